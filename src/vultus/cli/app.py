@@ -1,0 +1,33 @@
+"""`vultus`: entry point. User errors exit 1 with a message; usage errors exit 2 (typer's default)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ..errors import VultusError
+from . import common, evaluate, faces, gallery, models
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Offline face detection, recognition and analysis on an ordinary CPU.")
+faces.register(app)
+gallery.register(app)
+models.register(app)
+app.add_typer(evaluate.app, name="eval")
+
+
+def main() -> None:
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    try:
+        app()
+    except VultusError as e:
+        common.fail(str(e))
+    except KeyboardInterrupt:
+        common.err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

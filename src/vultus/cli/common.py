@@ -1,0 +1,61 @@
+"""What every command shares: output (tables or JSON lines), progress on stderr, input expansion."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..errors import VultusError
+from ..io import iter_image_paths
+
+out = Console(highlight=False)  # tables go to stdout
+err = Console(stderr=True, highlight=False)  # progress, logs and messages go to stderr
+
+JsonOpt = typer.Option(False, "--json", help="One JSON object per line on stdout, nothing else.")
+FarOpt = typer.Option(1e-3, "--far", help="Target false accept rate; its calibrated threshold decides.")
+DetectorOpt = typer.Option("yunet", "--detector", "-d", help="Detector name (see `vultus models`).")
+
+
+def emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[str(v) for v in r])
+    out.print(t)
+
+
+def expand(inputs: list[Path]) -> list[Path]:
+    paths = iter_image_paths(inputs)
+    if not paths:
+        raise VultusError("no images found in " + ", ".join(map(str, inputs)))
+    return paths
+
+
+@contextmanager
+def progress(total: int, label: str, enabled: bool = True) -> Iterator[Any]:
+    """A progress bar on stderr (hidden for tiny jobs and when stderr is not a terminal)."""
+    show = enabled and total > 3
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=not show, transient=True) as p:
+        task = p.add_task(label, total=total)
+        yield lambda n=1: p.advance(task, n)
+
+
+def fail(message: str) -> None:
+    """Report a user error and exit 1."""
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(1)

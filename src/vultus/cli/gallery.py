@@ -1,0 +1,179 @@
+"""`vultus enroll`, `vultus identify` and `vultus gallery list|show|remove|rename|audit`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import draw
+from ..errors import VultusError
+from ..gallery import Gallery
+from ..io import iter_image_paths, load_image
+from ..quality import QualityPolicy
+from .common import FarOpt, JsonOpt, emit, err, expand, fail, out, progress, table
+from .faces import AnnotateOpt, _report_error
+
+GalleryOpt = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite); created on first enroll.")
+
+group = typer.Typer(no_args_is_help=True, help="List, inspect, rename and delete gallery identities.")
+
+
+def _open(path: Path, must_exist: bool = True, recognizer: str | None = None) -> Gallery:
+    if must_exist and not path.exists():
+        fail(f"{path}: no such gallery (enroll someone first)")
+    return Gallery(path, recognizer=recognizer)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="gallery")
+
+    @app.command()
+    def enroll(name: Optional[str] = typer.Argument(None, help="The person's name."),
+               images: Optional[list[Path]] = typer.Argument(None, help="Images (or folders) of that person."),
+               gallery: Path = GalleryOpt,
+               from_dir: Optional[Path] = typer.Option(None, "--from-dir",
+                                                       help="A folder with one sub-folder of images per person."),
+               recognizer: Optional[str] = typer.Option(None, "--recognizer", "-r",
+                                                        help="Recognizer of a new gallery (default sface)."),
+               force: bool = typer.Option(False, "--force", help="Enroll faces that fail the quality checks."),
+               json_out: bool = JsonOpt) -> None:
+        """Add people to a gallery: NAME IMAGE... or --from-dir DIR (one transaction per person)."""
+        if from_dir:
+            if name or images:
+                raise typer.BadParameter("give NAME IMAGE... or --from-dir, not both")
+            if not from_dir.is_dir():
+                fail(f"{from_dir}: not a folder")
+            people = [(d.name, iter_image_paths([d])) for d in sorted(from_dir.iterdir()) if d.is_dir()]
+            if not people:
+                fail(f"{from_dir}: no sub-folders (expected one folder of images per person)")
+        else:
+            if not name or not images:
+                raise typer.BadParameter("give NAME and at least one IMAGE, or --from-dir DIR")
+            people = [(name, expand(images))]
+        policy = None if force else QualityPolicy()
+        g = _open(gallery, must_exist=False, recognizer=recognizer)
+        failed = 0
+        with progress(len(people), "enroll") as tick:
+            for person, paths in people:
+                try:
+                    r = g.enroll(person, paths, policy=policy, names=[str(p) for p in paths])
+                except VultusError as e:
+                    failed += 1
+                    if json_out:
+                        emit({"name": person, "error": str(e), "kind": e.kind})
+                    err.print(f"[red]error:[/] {e}", soft_wrap=True)
+                    continue
+                finally:
+                    tick()
+                if json_out:
+                    emit(r.to_dict())
+                else:
+                    out.print(f"enrolled [bold]{r.name}[/]: {r.added} face(s)")
+                for src, why in r.skipped:
+                    err.print(f"[yellow]skipped[/] {src}: {why}", soft_wrap=True)
+        g.close()
+        if failed:
+            raise typer.Exit(1)
+
+    @app.command()
+    def identify(images: list[Path] = typer.Argument(..., help="Image files or folders."),
+                 gallery: Path = GalleryOpt, far: float = FarOpt,
+                 top_k: int = typer.Option(3, "--top-k", help="Candidates reported per face."),
+                 annotate: Optional[Path] = AnnotateOpt, json_out: bool = JsonOpt) -> None:
+        """Who is each face? A name from the gallery, or unknown."""
+        g = _open(gallery)
+        paths = expand(images)
+        rows, failed = [], 0
+        with progress(len(paths), "identify") as tick:
+            for p in paths:
+                try:
+                    img = load_image(p)
+                    results = g.identify(img, far, top_k)
+                except VultusError as e:
+                    failed += 1
+                    _report_error(p, e, json_out)
+                    continue
+                finally:
+                    tick()
+                if annotate:
+                    labels = [f"{r.identity or 'unknown'} {r.score:.2f}" for r in results]
+                    colors = [draw.KNOWN if r.known else draw.UNKNOWN for r in results]
+                    draw.save(draw.annotate(img, [r.face for r in results], labels, colors),
+                              annotate / f"{p.stem}.jpg")
+                for i, r in enumerate(results):
+                    if json_out:
+                        emit({"input": str(p), "face": i, **r.to_dict()})
+                    else:
+                        rows.append([p.name, i, r.identity or "[dim]unknown[/]", f"{r.score:.3f}",
+                                     f"{r.threshold:.3f}",
+                                     ", ".join(f"{c.identity} {c.score:.2f}" for c in r.candidates)])
+                if not results and not json_out:
+                    rows.append([p.name, "-", "no face", "", "", ""])
+        g.close()
+        if not json_out:
+            table(f"identify (recognizer {g.recognizer.key}, FAR {far:g})",
+                  ["image", "#", "identity", "score", "threshold", "candidates"], rows)
+        if failed:
+            raise typer.Exit(1)
+
+    @group.command("list")
+    def list_cmd(gallery: Path = GalleryOpt, json_out: bool = JsonOpt) -> None:
+        """Every identity with its number of faces."""
+        g = _open(gallery)
+        infos = g.identities()
+        if json_out:
+            for i in infos:
+                emit(i.to_dict())
+        else:
+            table(f"{gallery} ({g.recognizer.key})", ["name", "faces"], [[i.name, i.faces] for i in infos])
+        g.close()
+
+    @group.command("show")
+    def show(name: str, gallery: Path = GalleryOpt, json_out: bool = JsonOpt) -> None:
+        """One identity's faces with their provenance (source, hash, box, quality)."""
+        g = _open(gallery)
+        faces = g.store.faces_of(name)
+        if json_out:
+            for f in faces:
+                emit({"name": name, **f})
+        else:
+            table(name, ["face id", "source", "sha256", "box", "eye dist"],
+                  [[f["face_id"], f["source"] or "-", (f["source_sha256"] or "-")[:12], f["box"],
+                    f"{(f['quality'] or {}).get('face_size', 0):.0f}"] for f in faces])
+        g.close()
+
+    @group.command("remove")
+    def remove(names: list[str] = typer.Argument(..., help="Identities to delete for good."),
+               gallery: Path = GalleryOpt, json_out: bool = JsonOpt) -> None:
+        """Delete identities with all their templates and thumbnails."""
+        g = _open(gallery)
+        for n in names:
+            k = g.remove(n)
+            emit({"name": n, "removed_faces": k}) if json_out else out.print(f"removed {n} ({k} faces)")
+        g.close()
+
+    @group.command("rename")
+    def rename(old: str, new: str, gallery: Path = GalleryOpt, json_out: bool = JsonOpt) -> None:
+        """Rename an identity."""
+        g = _open(gallery)
+        g.rename(old, new)
+        emit({"name": new, "renamed_from": old}) if json_out else out.print(f"renamed {old} -> {new}")
+        g.close()
+
+    @group.command("audit")
+    def audit(gallery: Path = GalleryOpt, limit: int = typer.Option(50, "--limit"), json_out: bool = JsonOpt) -> None:
+        """The append-only log of enroll, rename and delete (and, from the service, identify) calls."""
+        g = _open(gallery)
+        log = g.store.audit_log(limit)
+        if json_out:
+            for e in log:
+                emit(e)
+        else:
+            import time
+
+            table("audit", ["time", "actor", "action", "identity", "detail"],
+                  [[time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"])), e["actor"], e["action"],
+                    e["identity"] or "-", e["detail"]] for e in log])
+        g.close()

@@ -1,0 +1,1 @@
+"""Evaluation: verification pairs (LFW protocol), open-set identification and detection AP."""

@@ -1,0 +1,101 @@
+"""The `Index` protocol: vectors of one embedding model keyed by template id, searched by cosine.
+
+The gallery talks only to this protocol, so ANN or distributed backends (registered by name in
+`vultus.models.registry` with task "index") replace `ExactIndex` without touching callers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Index(Protocol):
+    dim: int
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> None: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (Q, k') with k' = min(k, len(self)), best first."""
+        ...
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of `ids` (rows of zeros for unknown ids)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+class ExactIndex:
+    """Brute-force cosine search with one matrix product; amortized O(1) appends, compacting deletes."""
+
+    def __init__(self, spec=None, dim: int = 128):
+        self.dim = dim
+        self._vecs = np.zeros((0, dim), np.float32)
+        self._ids = np.zeros(0, np.int64)
+        self._n = 0
+        self._row: dict[int, int] = {}
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        vectors = np.asarray(vectors, np.float32).reshape(len(ids), self.dim)
+        with self._lock:
+            fresh = [i for i in ids.tolist() if i not in self._row]
+            if len(fresh) != len(ids):
+                self.remove(np.array([i for i in ids.tolist() if i in self._row]))
+            need = self._n + len(ids)
+            if need > len(self._vecs):  # grow geometrically
+                cap = max(need, 2 * len(self._vecs), 1024)
+                self._vecs = np.resize(self._vecs, (cap, self.dim))
+                self._ids = np.resize(self._ids, cap)
+            self._vecs[self._n:need] = vectors
+            self._ids[self._n:need] = ids
+            for k, i in enumerate(ids.tolist()):
+                self._row[i] = self._n + k
+            self._n = need
+
+    def remove(self, ids: np.ndarray) -> None:
+        with self._lock:
+            rows = [self._row.pop(i) for i in np.asarray(ids, np.int64).reshape(-1).tolist() if i in self._row]
+            if not rows:
+                return
+            keep = np.ones(self._n, bool)
+            keep[rows] = False
+            n = int(keep.sum())
+            self._vecs[:n] = self._vecs[:self._n][keep]
+            self._ids[:n] = self._ids[:self._n][keep]
+            self._n = n
+            self._row = {i: r for r, i in enumerate(self._ids[:n].tolist())}
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        q = np.asarray(queries, np.float32).reshape(-1, self.dim)
+        with self._lock:
+            n = self._n
+            if n == 0 or k <= 0:
+                return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+            sims = q @ self._vecs[:n].T
+            ids = self._ids[:n]
+        k = min(k, n)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(q), 1))
+        s = np.take_along_axis(sims, top, 1)
+        order = np.argsort(-s, axis=1)
+        top = np.take_along_axis(top, order, 1)
+        return np.take_along_axis(s, order, 1), ids[top]
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        with self._lock:
+            out = np.zeros((len(ids), self.dim), np.float32)
+            for k, i in enumerate(np.asarray(ids, np.int64).tolist()):
+                r = self._row.get(i)
+                if r is not None:
+                    out[k] = self._vecs[r]
+            return out

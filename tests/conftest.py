@@ -1,0 +1,49 @@
+"""Shared fixtures: real models on real images. Data sets come from VULTUS_DATA (../shared/data)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "images"
+DATA = Path(os.environ.get("VULTUS_DATA", ROOT.parent / "shared" / "data"))
+
+
+def dataset(name: str) -> Path:
+    """The data set folder, or skip the test with the reason."""
+    path = DATA / name
+    if not path.is_dir():
+        pytest.skip(f"data set {name!r} not found at {path} (set VULTUS_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def orl() -> Path:
+    return dataset("orl")
+
+
+@pytest.fixture(scope="session")
+def lfw() -> Path:
+    return dataset("lfw")
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    from vultus.pipeline import Pipeline
+
+    return Pipeline("yunet", "sface")
+
+
+@pytest.fixture(scope="session")
+def fused_pipeline():
+    from vultus.pipeline import Pipeline
+
+    return Pipeline("yunet", "sface+dlib")
+
+
+@pytest.fixture
+def obama() -> Path:
+    return EXAMPLES / "obama.jpg"
