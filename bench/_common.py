@@ -60,3 +60,13 @@ def write_section(name: str, markdown: str) -> Path:
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
     return doc
+
+
+def update_figures(model: str, figures: dict) -> None:
+    """Merge measured figures into src/vultus/data/model_figures.json (shown by `vultus models`)."""
+    import json
+
+    path = ROOT / "src" / "vultus" / "data" / "model_figures.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault(model, {}).update(figures)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
