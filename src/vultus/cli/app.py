@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ..errors import VultusError
-from . import common, evaluate, faces, gallery, models
+from . import common, evaluate, faces, gallery, models, video
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Offline face detection, recognition and analysis on an ordinary CPU.")
@@ -16,6 +16,7 @@ faces.register(app)
 gallery.register(app)
 models.register(app)
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(video.app, name="video")
 
 
 def main() -> None:
