@@ -8,13 +8,14 @@ import sys
 import typer
 
 from ..errors import VultusError
-from . import common, evaluate, faces, gallery, models, video
+from . import common, evaluate, faces, gallery, models, serve, video
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Offline face detection, recognition and analysis on an ordinary CPU.")
 faces.register(app)
 gallery.register(app)
 models.register(app)
+serve.register(app)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(video.app, name="video")
 

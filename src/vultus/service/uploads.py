@@ -1,0 +1,195 @@
+"""Getting images out of requests: multipart files or base64 in JSON, both within limits.
+
+Limits are enforced twice on purpose: the body size while it streams in (so a 2 GB upload is
+refused after the first chunk past the limit, not after it filled the disk), and the pixel count
+from the image header before anything is decoded (so a small PNG bomb never inflates).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..io import load_image
+from .problems import Problem, problem_response
+
+
+@dataclass(frozen=True)
+class Upload:
+    field: str
+    label: str  # for messages only: the field and the client's file name, never used as a path
+    data: bytes
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over its limit, from Content-Length or as it streams.
+
+    `limit_for(path)` picks the limit, so video uploads may be larger than image requests.
+    """
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]):
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await self._refuse(scope, receive, send, limit)
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge()
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(scope, receive, send, limit)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_response(413, "too_large", f"request body over the {limit} byte limit of this endpoint",
+                                    headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+def clean_label(field: str, filename: str | None) -> str:
+    """'image (photo.jpg)': the field and the base name the client gave, printable and short."""
+    if not filename:
+        return field
+    name = re.split(r"[\\/]", filename)[-1]
+    name = "".join(c for c in name if c.isprintable())[:80]
+    return f"{field} ({name})" if name else field
+
+
+def decode_base64(field: str, text: str) -> bytes:
+    """Plain base64 or a data URL (data:image/jpeg;base64,...), as browsers produce."""
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        data = base64.b64decode(re.sub(r"\s+", "", text), validate=True)
+    except (binascii.Error, ValueError):
+        raise Problem(422, "bad_image", f"{field}: not valid base64") from None
+    if not data:
+        raise Problem(422, "bad_image", f"{field}: empty")
+    return data
+
+
+async def read_body(request: Request, files: dict[str, tuple[int, int]],
+                    model: type[BaseModel] | None = None) -> tuple[Any, dict[str, list[Upload]]]:
+    """Parse a multipart form or a JSON body into (the validated other fields, the uploads by field).
+
+    `files` maps each image field to how many images it takes (at least, at most). In JSON a file
+    field holds base64 text (or a list of them); in multipart, files (or base64 text).
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    uploads: dict[str, list[Upload]] = {f: [] for f in files}
+    fields: dict[str, Any] = {}
+    most = sum(hi for _, hi in files.values())
+    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await request.form(max_files=most, max_fields=20)
+        try:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if key in uploads:
+                        uploads[key].append(Upload(key, clean_label(key, value.filename), await value.read()))
+                elif key in files:  # a text field where a file was expected: base64
+                    uploads[key].append(Upload(key, key, decode_base64(key, value)))
+                elif key == "metadata":
+                    fields[key] = _json_field(key, value)
+                else:
+                    fields[key] = value
+        finally:
+            await form.close()
+    elif ctype == "application/json":
+        try:
+            raw = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Problem(400, "invalid_request", "the body is not valid JSON") from None
+        if not isinstance(raw, dict):
+            raise Problem(422, "invalid_request", "the JSON body must be an object")
+        for key in files:
+            value = raw.pop(key, None)
+            values = value if isinstance(value, list) else [] if value is None else [value]
+            for i, v in enumerate(values[:files[key][1] + 1]):
+                if not isinstance(v, str):
+                    raise Problem(422, "invalid_request", f"{key}: expected base64 text")
+                label = key if len(values) == 1 else f"{key}[{i}]"
+                uploads[key].append(Upload(key, label, decode_base64(label, v)))
+        fields = raw
+    else:
+        raise Problem(415, "unsupported_media_type", "send multipart/form-data (files) or application/json "
+                      f"(base64), not {ctype or 'no content type'}")
+    for key, (lo, hi) in files.items():
+        if len(uploads[key]) < lo:
+            raise Problem(422, "invalid_request", f"missing image field {key!r}")
+        if len(uploads[key]) > hi:
+            raise Problem(413, "too_large", f"{key}: at most {hi} image(s) per request")
+    if model is None:
+        return None, uploads
+    try:
+        return model.model_validate(fields), uploads
+    except ValidationError as e:
+        detail = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise Problem(422, "invalid_request", detail) from None
+
+
+def _json_field(key: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise Problem(422, "invalid_request", f"{key}: not valid JSON") from None
+
+
+def check_pixels(upload: Upload, max_pixels: int) -> None:
+    """413 if the image's header declares more than `max_pixels`; unreadable data passes (the
+    decoder then says why it cannot read it, naming the upload)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(upload.data)) as im:
+                w, h = im.size
+        except Image.DecompressionBombError:
+            w, h = max_pixels + 1, 1
+        except Exception:
+            return
+    if w * h > max_pixels:
+        raise Problem(413, "too_large", f"{upload.label}: image of {w}x{h} pixels is over the {max_pixels} pixel limit")
+
+
+def decode(upload: Upload, max_pixels: int) -> np.ndarray:
+    """RGB array of an upload, within the pixel limit."""
+    check_pixels(upload, max_pixels)
+    return load_image(upload.data, name=upload.label, max_pixels=max_pixels)

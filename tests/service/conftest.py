@@ -1,0 +1,89 @@
+"""Fixtures for the service: an app on a fresh gallery with the session's models, and keys."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vultus.decide import Recognizer
+
+EX = Path(__file__).resolve().parents[2] / "examples" / "images"
+
+
+def calibrated() -> bool:
+    try:
+        Recognizer.parse("sface").threshold(1e-3)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def needs_calibration():
+    """Identify and verify need the calibrated thresholds (src/vultus/data/thresholds.json)."""
+    if not calibrated():
+        pytest.skip("no calibrated thresholds yet (src/vultus/data/thresholds.json is written by bench/calibrate.py)")
+
+
+@pytest.fixture
+def make_app(tmp_path, pipeline):
+    """make_app(**settings) -> (app, {scope: key}) on tmp_path/g.db, sharing the loaded models."""
+    from vultus.service import Settings, create_app
+
+    def make(path: Path | None = None, **settings):
+        settings.setdefault("rate", 0)  # tests hammer the API; the rate-limit test turns it back on
+        app = create_app(path or tmp_path / "g.db", Settings(**settings), pipeline=pipeline)
+        keys = {s: app.state.vultus.keys.create(s, f"test {s}")[1] for s in ("read", "enroll", "admin")}
+        return app, keys
+
+    return make
+
+
+@pytest.fixture
+def api(make_app):
+    """A TestClient with helpers: api.get(path, scope="admin"), api.post(...), etc."""
+    from fastapi.testclient import TestClient
+
+    app, keys = make_app()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client, keys, app)
+
+
+class Api:
+    def __init__(self, client, keys, app):
+        self.client, self.keys, self.app = client, keys, app
+
+    def headers(self, scope):
+        return {"Authorization": f"Bearer {self.keys[scope]}"} if scope else {}
+
+    def __getattr__(self, method):
+        def call(path, scope="admin", **kw):
+            kw["headers"] = {**self.headers(scope), **kw.get("headers", {})}
+            return getattr(self.client, method)(path, **kw)
+
+        return call
+
+    def enroll(self, name, *files, scope="enroll", **kw):
+        return self.post("/v1/identities", scope, data={"name": name},
+                         files=[("images", (Path(f).name, Path(f).read_bytes(), "image/jpeg")) for f in files], **kw)
+
+
+def image_bytes(fmt: str = "PNG", size=(64, 48), value: int = 128) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def photo_640x480(src: Path = EX / "obama.jpg") -> bytes:
+    """A 640x480 JPEG with one face: the example photo letterboxed onto a grey canvas."""
+    img = Image.open(src).convert("RGB")
+    img.thumbnail((640, 480))
+    canvas = Image.new("RGB", (640, 480), (128, 128, 128))
+    canvas.paste(img, ((640 - img.width) // 2, (480 - img.height) // 2))
+    buf = io.BytesIO()
+    canvas.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
