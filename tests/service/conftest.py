@@ -11,7 +11,11 @@ from PIL import Image
 
 from vultus.decide import Recognizer
 
+from ..conftest import DATA
+
 EX = Path(__file__).resolve().parents[2] / "examples" / "images"
+DATA_VIDEO = DATA / "video" / "lin_manuel_miranda_whitehouse_2009_640x360.mp4"  # several people, Obama at the end
+LFW_STRANGER = DATA / "lfw" / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
 
 
 def calibrated() -> bool:

@@ -65,8 +65,10 @@ def register(app: typer.Typer) -> None:
                json_out: bool = JsonOpt) -> None:
         """Create a key. It is shown once; only its salted hash is stored."""
         from ..gallery.store import Store
-        from ..service.keys import KeyStore
+        from ..service.keys import SCOPES, KeyStore
 
+        if scope not in SCOPES:
+            raise typer.BadParameter(f"{scope!r}; choose one of {', '.join(SCOPES)}", param_hint="--scope")
         store = KeyStore(gallery)
         key, text = store.create(scope, name)
         store.close()

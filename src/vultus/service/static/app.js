@@ -347,34 +347,57 @@ async function pollJob(id) {
 }
 
 function timeline(result) {
-  const duration = result.fps ? result.frames / result.fps : Math.max(1, ...result.tracks.map((t) => t.last_time));
+  // one lane per person (an identity, or one cluster of unknown faces), with a bar per track
+  const duration = result.duration || result.last_time || Math.max(1, ...result.tracks.map((t) => t.last_time));
+  const lanes = new Map();
+  result.tracks.forEach((t) => {
+    const name = t.label || t.identity || "unknown";
+    if (!lanes.has(name)) lanes.set(name, []);
+    lanes.get(name).push(t);
+  });
   const box = $("#timeline");
   box.replaceChildren();
-  const body = $("#tracks tbody");
-  body.replaceChildren();
-  result.tracks.forEach((t) => {
+  for (const [name, tracks] of lanes) {
     const row = document.createElement("div");
     row.className = "lane";
     const label = document.createElement("span");
     label.className = "lane-label";
-    label.textContent = t.label || t.identity || "unknown";
-    const bar = document.createElement("span");
-    bar.className = "bar " + (t.identity ? "known" : "unknown");
-    bar.style.left = (100 * t.first_time / duration) + "%";
-    bar.style.width = Math.max(0.5, 100 * (t.last_time - t.first_time) / duration) + "%";
-    bar.title = label.textContent + ": " + t.first_time.toFixed(1) + "–" + t.last_time.toFixed(1) + " s";
-    const track = document.createElement("span");
-    track.className = "lane-track";
-    track.append(bar);
-    row.append(label, track);
+    label.textContent = name;
+    const lane = document.createElement("span");
+    lane.className = "lane-track";
+    tracks.forEach((t) => {
+      const bar = document.createElement("span");
+      bar.className = "bar " + (t.identity ? "known" : "unknown");
+      bar.style.left = Math.min(100, 100 * t.first_time / duration) + "%";
+      bar.style.width = Math.max(0.5, Math.min(100, 100 * (t.last_time - t.first_time) / duration)) + "%";
+      bar.title = name + ": " + t.first_time.toFixed(1) + "–" + t.last_time.toFixed(1) + " s";
+      lane.append(bar);
+    });
+    row.append(label, lane);
     box.append(row);
+  }
+  const axis = document.createElement("div");
+  axis.className = "lane axis";
+  axis.setAttribute("aria-hidden", "true");
+  const ticks = document.createElement("span");
+  ticks.className = "ticks";
+  [0, 0.25, 0.5, 0.75, 1].forEach((f) => {
+    const tick = document.createElement("span");
+    tick.textContent = (f * duration).toFixed(1) + " s";
+    ticks.append(tick);
+  });
+  axis.append(document.createElement("span"), ticks);
+  box.append(axis);
+  const body = $("#tracks tbody");
+  body.replaceChildren();
+  result.tracks.forEach((t) => {
     const tr = document.createElement("tr");
     [t.track_id, t.label || t.identity || "unknown", t.score == null ? "" : t.score.toFixed(3), t.first_time.toFixed(2),
       t.last_time.toFixed(2)].forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.append(td); });
     body.append(tr);
   });
-  box.setAttribute("aria-label", "Timeline of " + result.tracks.length + " face track(s) over "
-    + duration.toFixed(1) + " seconds; the table below lists them");
+  box.setAttribute("aria-label", "Timeline of " + lanes.size + " people in " + result.tracks.length
+    + " face track(s) over " + duration.toFixed(1) + " seconds; the table below lists them");
   $("#tracks").hidden = false;
 }
 
