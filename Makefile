@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean chromium
 
 install: $(STAMP)
 
@@ -27,8 +27,13 @@ demo: $(STAMP)
 	$(BIN)/vultus verify examples/images/obama2.jpg examples/images/obama3.jpg
 	@echo "annotated images: out/demo/annotated/"
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's chromium (never a downloaded browser build); install it when
+# missing and we may (root). Without it those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
