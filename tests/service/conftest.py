@@ -80,14 +80,3 @@ def image_bytes(fmt: str = "PNG", size=(64, 48), value: int = 128) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(buf, format=fmt)
     return buf.getvalue()
-
-
-def photo_640x480(src: Path = EX / "obama.jpg") -> bytes:
-    """A 640x480 JPEG with one face: the example photo letterboxed onto a grey canvas."""
-    img = Image.open(src).convert("RGB")
-    img.thumbnail((640, 480))
-    canvas = Image.new("RGB", (640, 480), (128, 128, 128))
-    canvas.paste(img, ((640 - img.width) // 2, (480 - img.height) // 2))
-    buf = io.BytesIO()
-    canvas.save(buf, format="JPEG", quality=90)
-    return buf.getvalue()

@@ -327,3 +327,13 @@ def test_survives_restart(make_app, tmp_path, needs_calibration):
         assert [i["name"] for i in c.get("/v1/identities", headers=h).json()] == ["obama"]
         r = c.post("/v1/identify", headers=h, files={"image": ("o2.jpg", OBAMA2.read_bytes())})
         assert r.json()["faces"][0]["identity"] == "obama"
+
+
+def test_detector_options_are_the_servers_own(tmp_path, pipeline):
+    from vultus.service import Settings, create_app
+
+    app = create_app(tmp_path / "g.db", Settings(rate=0), detector_options={"scales": (1.0,)})
+    state = app.state.vultus
+    assert state.pipeline.detector.scales == (1.0,) and state.gallery.pipeline is state.pipeline
+    assert state.gallery.recognizer.key == "sface"
+    state.close()

@@ -1,13 +1,15 @@
 """The web page in a real headless Chromium (Debian's package, driven by Playwright) against a real
 `vultus serve` process: sign in, enroll (files and webcam), identify, verify, video, rename, delete.
 
-Screenshots of every page go to out/screenshots/ (git-ignored); docs/screenshots/ holds copies.
+Screenshots of every page go to out/screenshots/ (git-ignored); docs/screenshots/ holds copies,
+refreshed by running this test with VULTUS_DOCS_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import shutil
 import time
 from pathlib import Path
@@ -18,9 +20,9 @@ import pytest
 from PIL import Image
 
 from vultus.service.keys import KeyStore
+from vultus.service.process import running_server
 
 from .conftest import DATA_VIDEO, EX, LFW_STRANGER, calibrated
-from .live import serve
 from .test_video_jobs import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +100,7 @@ def test_web_page_end_to_end(chromium, tmp_path):
         make_video(video)
     has_video = importlib.util.find_spec("vultus.video") is not None
 
-    with serve(gallery, "--rate", "0", log=tmp_path / "serve.log") as url, sync_playwright() as p:
+    with running_server(gallery, "--rate", "0", log=tmp_path / "serve.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True,
                                     args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={cam}"])
         try:
@@ -212,6 +214,15 @@ def test_web_page_end_to_end(chromium, tmp_path):
             assert errors == [], errors
         finally:
             browser.close()
+    if os.environ.get("VULTUS_DOCS_SCREENSHOTS"):  # refresh the copies the docs show
+        publish(SHOTS, ROOT / "docs" / "screenshots")
+
+
+def publish(src: Path, dst: Path) -> None:
+    """Copy the screenshots as 256-colour PNGs: a fraction of the size, and text stays sharp."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for png in sorted(src.glob("*.png")):
+        Image.open(png).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(dst / png.name, optimize=True)
 
 
 def test_screenshots_are_small_pngs():

@@ -8,9 +8,9 @@ import httpx
 from typer.testing import CliRunner
 
 from vultus.cli.app import app
+from vultus.service.process import running_server
 
 from .conftest import EX
-from .live import serve
 
 runner = CliRunner()
 
@@ -31,7 +31,7 @@ def test_keys_cli_and_serve(tmp_path):
     bad = runner.invoke(app, ["keys", "create", "--gallery", str(g), "--scope", "root"])
     assert bad.exit_code == 2 and "choose one of read, enroll, admin" in bad.output
 
-    with serve(g, "--rate", "0", log=tmp_path / "serve.log") as url:
+    with running_server(g, "--rate", "0", log=tmp_path / "serve.log") as url:
         me = httpx.get(url + "/v1/me", headers={"X-API-Key": reader["key"]})
         assert me.status_code == 200 and me.json()["scope"] == "read"
         r = httpx.post(url + "/v1/detect", headers={"X-API-Key": reader["key"]},

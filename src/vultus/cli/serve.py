@@ -34,6 +34,9 @@ def register(app: typer.Typer) -> None:
                                                                    "(repeatable); none by default."),
               recognizer: Optional[str] = typer.Option(None, "--recognizer", "-r",
                                                        help="Recognizer of a new gallery (default sface)."),
+              detect_scales: Optional[str] = typer.Option(
+                  None, "--detect-scales", help="Detector scales, e.g. '1.0' for speed (default: the "
+                  "detector's own, which adds an upscaled pass to find small faces)."),
               log_level: str = typer.Option("info", "--log-level")) -> None:
         """Serve the REST API (/v1, docs at /docs) and the web page (/) over one gallery."""
         import uvicorn
@@ -47,7 +50,14 @@ def register(app: typer.Typer) -> None:
         settings = Settings(max_upload_bytes=int(max_upload_mb * 2**20), max_video_bytes=int(max_video_mb * 2**20),
                             max_pixels=max_pixels, rate=rate, burst=burst, cors_origins=tuple(cors_origin or ()),
                             compute_threads=workers or defaults.compute_threads)
-        application = create_app(gallery, settings, recognizer=recognizer)
+        options = None
+        if detect_scales:
+            try:
+                options = {"scales": tuple(float(x) for x in detect_scales.split(","))}
+            except ValueError:
+                raise typer.BadParameter(f"{detect_scales!r}: give numbers such as 1.0 or 1.0,1.5",
+                                         param_hint="--detect-scales") from None
+        application = create_app(gallery, settings, recognizer=recognizer, detector_options=options)
         state = application.state.vultus
         if not any(k.revoked_at is None for k in state.keys.list()):
             err.print(f"[yellow]no API keys yet:[/] create one with `vultus keys create --gallery {gallery} "

@@ -1,4 +1,5 @@
-"""A real `vultus serve` process on 127.0.0.1 and a free port, always shut down."""
+"""`vultus serve` in a child process, for tests, benchmarks and notebooks: always on loopback,
+ready before the block starts, stopped when it ends (whatever happens inside)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import httpx
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -20,26 +19,31 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(gallery: Path, *args: str, log: Path, timeout: float = 90.0) -> Iterator[str]:
-    """Start `vultus serve` on `gallery`; yield its base URL once /v1/health answers."""
+def running_server(gallery: str | Path, *options: str, log: str | Path, ready: str = "/v1/health",
+                   timeout: float = 120.0) -> Iterator[str]:
+    """Yield the base URL of `vultus serve --gallery GALLERY OPTIONS...` on 127.0.0.1 once `ready`
+    answers 200 (use /v1/ready to also wait for calibrated thresholds). Output goes to `log`."""
+    import httpx
+
     port = free_port()
     cmd = [sys.executable, "-c", "from vultus.cli.app import main; main()", "serve", "--gallery", str(gallery),
-           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *args]
-    with open(log, "wb") as out:
+           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *options]
+    log = Path(log)
+    with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise AssertionError(f"vultus serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"vultus serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
-                if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
+                if httpx.get(url + ready, timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"vultus serve did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"vultus serve not ready within {timeout} s:\n{log.read_text()[-3000:]}")
             time.sleep(0.25)
         yield url
     finally:
