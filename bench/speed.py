@@ -10,7 +10,6 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -88,7 +87,8 @@ def main() -> None:
             "|---|---|---|---|---|---|"]
     for name, runs in results.items():
         med = statistics.median(r["images_per_s"] for r in runs)
-        rows.append(f"| {name} | **{med:.1f}** | {', '.join(f'{r['images_per_s']:.1f}' for r in runs)} | "
+        each = ", ".join(f"{r['images_per_s']:.1f}" for r in runs)
+        rows.append(f"| {name} | **{med:.1f}** | {each} | "
                     f"{med / base:.1f}× | {runs[0]['faces']} / {len(paths)} | {max(r['peak_rss_mb'] for r in runs):.0f} MB |")
     default = statistics.median(r["images_per_s"] for r in results[list(SYSTEMS)[0]])
     update_figures("sface", {"lfw_images_per_s_2proc": round(default, 1)})

@@ -55,6 +55,40 @@ def progress(total: int, label: str, enabled: bool = True) -> Iterator[Any]:
         yield lambda n=1: p.advance(task, n)
 
 
+class ImageBatch:
+    """Load image files one by one with a progress bar; an unreadable one is reported (a JSON
+    error line with --json) and counted, and the batch goes on. `exit_code()` is 1 if any failed."""
+
+    def __init__(self, inputs: list[Path], label: str, json_out: bool):
+        self.paths = expand(inputs)
+        self.label, self.json_out, self.failed = label, json_out, 0
+
+    def __iter__(self) -> Iterator[tuple[Path, Any]]:
+        from ..io import load_image
+
+        with progress(len(self.paths), self.label) as tick:
+            for p in self.paths:
+                try:
+                    img = load_image(p)
+                except VultusError as e:
+                    self.failed += 1
+                    report_error(p, e, self.json_out)
+                    continue
+                finally:
+                    tick()
+                yield p, img
+
+    def exit_code(self) -> None:
+        if self.failed:
+            raise typer.Exit(1)
+
+
+def report_error(path: Path, e: VultusError, json_out: bool) -> None:
+    if json_out:
+        emit({"input": str(path), "error": str(e), "kind": e.kind})
+    err.print(f"[red]error:[/] {e}", soft_wrap=True)
+
+
 def fail(message: str) -> None:
     """Report a user error and exit 1."""
     err.print(f"[bold red]error:[/] {message}", soft_wrap=True)

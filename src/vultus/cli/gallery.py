@@ -10,10 +10,10 @@ import typer
 from .. import draw
 from ..errors import VultusError
 from ..gallery import Gallery
-from ..io import iter_image_paths, load_image
+from ..io import iter_image_paths
 from ..quality import QualityPolicy
-from .common import FarOpt, JsonOpt, emit, err, expand, fail, out, progress, table
-from .faces import AnnotateOpt, _report_error
+from .common import FarOpt, ImageBatch, JsonOpt, emit, err, expand, fail, out, progress, table
+from .faces import AnnotateOpt
 
 GalleryOpt = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite); created on first enroll.")
 
@@ -84,39 +84,29 @@ def register(app: typer.Typer) -> None:
                  annotate: Optional[Path] = AnnotateOpt, json_out: bool = JsonOpt) -> None:
         """Who is each face? A name from the gallery, or unknown."""
         g = _open(gallery)
-        paths = expand(images)
-        rows, failed = [], 0
-        with progress(len(paths), "identify") as tick:
-            for p in paths:
-                try:
-                    img = load_image(p)
-                    results = g.identify(img, far, top_k)
-                except VultusError as e:
-                    failed += 1
-                    _report_error(p, e, json_out)
-                    continue
-                finally:
-                    tick()
-                if annotate:
-                    labels = [f"{r.identity or 'unknown'} {r.score:.2f}" for r in results]
-                    colors = [draw.KNOWN if r.known else draw.UNKNOWN for r in results]
-                    draw.save(draw.annotate(img, [r.face for r in results], labels, colors),
-                              annotate / f"{p.stem}.jpg")
-                for i, r in enumerate(results):
-                    if json_out:
-                        emit({"input": str(p), "face": i, **r.to_dict()})
-                    else:
-                        rows.append([p.name, i, r.identity or "[dim]unknown[/]", f"{r.score:.3f}",
-                                     f"{r.threshold:.3f}",
-                                     ", ".join(f"{c.identity} {c.score:.2f}" for c in r.candidates)])
-                if not results and not json_out:
-                    rows.append([p.name, "-", "no face", "", "", ""])
+        rows = []
+        batch = ImageBatch(images, "identify", json_out)
+        for p, img in batch:
+            results = g.identify(img, far, top_k)
+            if annotate:
+                labels = [f"{r.identity or 'unknown'} {r.score:.2f}" for r in results]
+                colors = [draw.KNOWN if r.known else draw.UNKNOWN for r in results]
+                draw.save(draw.annotate(img, [r.face for r in results], labels, colors),
+                          annotate / f"{p.stem}.jpg")
+            for i, r in enumerate(results):
+                if json_out:
+                    emit({"input": str(p), "face": i, **r.to_dict()})
+                else:
+                    rows.append([p.name, i, r.identity or "[dim]unknown[/]", f"{r.score:.3f}",
+                                 f"{r.threshold:.3f}",
+                                 ", ".join(f"{c.identity} {c.score:.2f}" for c in r.candidates)])
+            if not results and not json_out:
+                rows.append([p.name, "-", "no face", "", "", ""])
         g.close()
         if not json_out:
             table(f"identify (recognizer {g.recognizer.key}, FAR {far:g})",
                   ["image", "#", "identity", "score", "threshold", "candidates"], rows)
-        if failed:
-            raise typer.Exit(1)
+        batch.exit_code()
 
     @group.command("list")
     def list_cmd(gallery: Path = GalleryOpt, json_out: bool = JsonOpt) -> None:

@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
               max_upload_mb: float = typer.Option(20, "--max-upload-mb", help="Largest image request body."),
               max_video_mb: float = typer.Option(500, "--max-video-mb", help="Largest video upload."),
               max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image, in pixels."),
+              max_connections: int = typer.Option(64, "--max-connections",
+                                                  help="Open connections at once; more get a 503."),
               rate: float = typer.Option(10, "--rate", help="Requests per second per key (0: no limit)."),
               burst: int = typer.Option(20, "--burst", help="Requests a key may send at once."),
               cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin",
@@ -66,7 +68,7 @@ def register(app: typer.Typer) -> None:
                   f"http://{host}:{port}/  (API docs: /docs)")
         # one process: the gallery index, the rate limits and the video jobs live in its memory
         uvicorn.run(application, host=host, port=port, log_level=log_level, workers=1,
-                    timeout_graceful_shutdown=10, server_header=False)
+                    limit_concurrency=max_connections, timeout_graceful_shutdown=10, server_header=False)
 
     @keys.command("create")
     def create(gallery: Path = GalleryOpt,
