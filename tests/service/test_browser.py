@@ -92,6 +92,7 @@ def test_web_page_end_to_end(chromium, tmp_path):
     gallery = tmp_path / "g.db"
     keys = KeyStore(gallery)
     _, key = keys.create("enroll", "browser test")
+    _, read_key = keys.create("read", "browser test, read only")
     keys.close()
     group = group_photo(tmp_path / "group.jpg")
     cam = webcam_file(tmp_path / "cam.y4m", EX / "biden.jpg")
@@ -211,6 +212,14 @@ def test_web_page_end_to_end(chromium, tmp_path):
             assert unlabeled == []
             page.click("#signout")
             expect(page.locator("#signin")).to_be_visible()
+            # a read-only key sees the gallery but no enroll, rename or delete controls
+            page.fill("#key", read_key)
+            page.click("#signin-form button")
+            expect(page.locator("#who-text")).to_contain_text("scope read")
+            expect(page.locator("nav >> text=Enroll")).to_be_hidden()
+            page.click("nav >> text=Gallery")
+            expect(page.locator(".card[data-name='Joe Biden']")).to_be_visible()
+            expect(page.locator(".card[data-name='Joe Biden'] button.danger")).to_be_hidden()
             assert errors == [], errors
         finally:
             browser.close()

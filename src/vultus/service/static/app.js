@@ -43,6 +43,7 @@ async function signIn(key) {
   try {
     const me = await api("/v1/me");
     $("#who-text").textContent = "Key " + me.id + (me.name ? " (" + me.name + ")" : "") + ", scope " + me.scope;
+    document.body.dataset.scope = me.scope; // a read key does not see what it may not do
     $("#nav").hidden = false;
     $("#who").hidden = false;
     $("#signin").hidden = true;
@@ -241,14 +242,14 @@ function card(person) {
   const info = document.createElement("p");
   info.textContent = person.faces + " face(s)";
   const rename = document.createElement("form");
-  rename.className = "rename";
+  rename.className = "rename needs-enroll";
   const id = "rename-" + Math.random().toString(36).slice(2);
   rename.innerHTML = '<label for="' + id + '">New name</label><input id="' + id + '" required maxlength="200">'
     + '<button type="submit">Rename</button>';
   rename.addEventListener("submit", (ev) => renameIdentity(ev, person.name));
   const del = document.createElement("button");
   del.type = "button";
-  del.className = "danger";
+  del.className = "danger needs-enroll";
   del.textContent = "Delete";
   del.setAttribute("aria-label", "Delete " + person.name);
   del.addEventListener("click", () => deleteIdentity(person.name, del));
