@@ -158,7 +158,8 @@ async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any
 async def analyze(request: Request, key: ApiKey = Depends(READ),
                   analyzers: Optional[str] = Query(None, description="Comma-separated analyzer names; "
                                                    "default all that are installed")) -> dict[str, Any]:
-    """Every face with its quality and the attributes of each installed analyzer."""
+    """Every face with its quality and the attributes of each installed analyzer (registry task
+    'analyzer': loaded once, called as `analyze(image, faces) -> faces` with `attributes` filled)."""
     available = [s.name for s in registry.specs("analyzer")]
     wanted = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else available
     unknown = [a for a in wanted if a not in available]
