@@ -28,6 +28,7 @@ from .track import Embedding, Track, Tracker, TrackerConfig, is_cut
 
 DEFAULT_DETECT_SIZE = 640  # long side the detector sees; 720p faces stay > 10 px at 1/2 scale
 DEFAULT_DETECT_EVERY = 3  # detection on every 3rd processed frame; tracking carries the rest
+DETECT_SCORE = 0.6
 
 
 def face_value(face: Face) -> float:
@@ -70,7 +71,7 @@ class _TrackState:
 
     public_id: int | None = None
     detections: int = 0
-    best: list = dataclasses.field(default_factory=list)  # (value, embedded Face), best first
+    best: list = dataclasses.field(default_factory=list)  # (value, embedded Face, crop), best first
     embedded: int = 0
     last_embed: float = -math.inf
     votes: dict = dataclasses.field(default_factory=lambda: defaultdict(float))
@@ -109,7 +110,11 @@ class VideoAnalyzer:
         if pipeline is not None and pipeline.recognizer.models != rec.models:
             raise ValueError(f"pipeline recognizer {pipeline.recognizer.key!r} differs from {rec.key!r}")
         self.gallery, self.target_far, self.recognizer = gallery, target_far, rec
-        self.pipeline = pipeline or Pipeline(DEFAULT_DETECTOR, rec, detector_options={"max_side": detect_size})
+        # Video detector settings, whatever the still-image defaults are: one scale on a downscaled
+        # frame (a face missed in one frame is found in the next ones) and a firm score threshold
+        # (weak detections in a video make short false tracks).
+        self.pipeline = pipeline or Pipeline(DEFAULT_DETECTOR, rec, detector_options={
+            "max_side": detect_size, "scales": (1.0,), "score_threshold": DETECT_SCORE})
         self.detect_every, self.max_templates = detect_every, max_templates
         self.recheck, self.min_embed_gap, self.min_eye_distance = recheck, min_embed_gap, min_eye_distance
         self.keep_boxes = keep_boxes
@@ -202,7 +207,7 @@ class VideoAnalyzer:
                 tr, st = new, self._state(new)
                 st.detections, st.best_value = 1, value
                 st.crop, st.crop_face = _crop_around(frame.rgb, face)
-            self._add_face(tr, st, face, value, frame.time)
+            self._add_face(tr, st, face, value, frame.time, _crop_around(frame.rgb, face)[0])
         return [(replaced.get(id(tr), tr), box, f) for tr, box, f in visible]
 
     def _embed_due(self, st: _TrackState, face: Face, value: float, t: float) -> bool:
@@ -216,18 +221,18 @@ class VideoAnalyzer:
         worst = st.best[-1][0] if st.best else 0.0
         return gap >= self.min_embed_gap and (len(st.best) < self.max_templates or value > 1.2 * worst)
 
-    def _add_face(self, tr: Track, st: _TrackState, face: Face, value: float, t: float) -> None:
+    def _add_face(self, tr: Track, st: _TrackState, face: Face, value: float, t: float, crop: np.ndarray) -> None:
         st.embedded += 1
         st.last_embed = t
-        st.best.append((value, face))
-        st.best.sort(key=lambda vf: -vf[0])
+        st.best.append((value, face, crop))
+        st.best.sort(key=lambda b: -b[0])
         del st.best[self.max_templates:]
-        tr.template = _mean_template([f.embeddings for _, f in st.best])
+        tr.template = _mean_template([b[1].embeddings for b in st.best])
         if self.gallery is not None:
             probe = dataclasses.replace(face, embeddings=tr.template)
             ident = self.gallery.search(probe, self.target_far)
             # a decision weighs as much as the faces behind its template
-            st.votes[ident.identity] += sum(v for v, _ in st.best)
+            st.votes[ident.identity] += sum(b[0] for b in st.best)
             if np.isfinite(ident.score):
                 st.scores[ident.identity] = max(st.scores.get(ident.identity, -math.inf), ident.score)
 
@@ -247,7 +252,7 @@ class VideoAnalyzer:
             label=name or "unknown", cluster=None, detections=st.detections, embedded=st.embedded,
             votes=tuple(sorted(st.votes.items(), key=lambda kv: -kv[1])),
             boxes=tuple(b for b in st.boxes if b.frame <= tr.last_frame) if self.keep_boxes else (),
-            thumbnail=thumb, best_crop=st.crop))
+            thumbnail=thumb, crops=tuple(b[2] for b in st.best)))
         self._templates[st.public_id] = tr.template
 
     def finish(self) -> list[TrackResult]:
@@ -336,18 +341,18 @@ class VideoStream:
         return self.reader.info
 
     def expected_frames(self) -> int | None:
-        """Frames this run will process, from the declared length (None when unknown)."""
+        """Frames this run will process, from the declared length (None when unknown or live)."""
         info, r = self.reader.info, self.reader
-        if info.live:
+        if info.live or not info.fps:
             return None
-        if info.duration and info.fps:
-            span = min(r.end, info.duration) if r.end is not None else info.duration
-            n = (span - (r.start or 0.0)) * info.fps
-        elif info.frames and r.start is None and r.end is None:
-            n = info.frames
-        else:
+        last = info.frames - 1 if info.frames else (math.ceil(info.duration * info.fps) - 1 if info.duration else None)
+        if r.end is not None:  # the span is inclusive: a frame exactly at `end` is processed
+            last = math.floor(r.end * info.fps + 1e-6) if last is None else min(last, math.floor(r.end * info.fps + 1e-6))
+        if last is None:
             return None
-        return max(0, math.ceil(round(n, 3) / r.stride))
+        first = math.ceil((r.start or 0.0) * info.fps - 1e-6)
+        first = -(-first // r.stride) * r.stride  # the first multiple of the stride (see VideoReader)
+        return max(0, (last - first) // r.stride + 1)
 
     def __iter__(self) -> Iterator[FrameResult]:
         t0 = time.perf_counter()

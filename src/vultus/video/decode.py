@@ -65,11 +65,15 @@ class DecodedFrame:
         return self._rgb
 
     def small_grey(self, size: tuple[int, int] = (32, 18)) -> np.ndarray:
-        """A tiny grey thumbnail (from the luma plane, no colour conversion) for cut detection."""
-        y = self._frame.to_ndarray(format="gray") if self._frame.format.name != "yuv420p" else \
-            np.frombuffer(self._frame.planes[0], np.uint8).reshape(-1, self._frame.planes[0].line_size)[
-                :self._frame.height, :self._frame.width]
-        return cv2.resize(y, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        """A tiny grey thumbnail for cut detection, from the luma plane (no colour conversion);
+        every 4th pixel is plenty for a 32x18 average and keeps 1080p cheap."""
+        f = self._frame
+        if f.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12"):
+            plane = f.planes[0]
+            y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:f.height, :f.width]
+        else:
+            y = f.to_ndarray(format="gray")
+        return cv2.resize(y[::4, ::4], size, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def _describe_open_error(label: str, e: Exception) -> str:
@@ -80,6 +84,34 @@ def _describe_open_error(label: str, e: Exception) -> str:
     if isinstance(e, av.error.PermissionError):
         return f"{label}: permission denied"
     return f"{label}: cannot open ({getattr(e, 'strerror', None) or e})"
+
+
+def _mp4_without_index(path: Path) -> bool:
+    """An ISO-BMFF file (MP4, MOV) whose top-level boxes end before a `moov` box: cut off while
+    being written or copied. Reads only the box headers."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[4:8] not in (b"ftyp", b"mdat", b"wide", b"free", b"moov"):
+                return False
+            pos = 0
+            while pos + 8 <= size:
+                f.seek(pos)
+                hdr = f.read(16)
+                n, kind = int.from_bytes(hdr[:4], "big"), hdr[4:8]
+                if kind == b"moov":
+                    return False
+                if n == 1 and len(hdr) == 16:  # 64-bit size
+                    n = int.from_bytes(hdr[8:16], "big")
+                elif n == 0:  # runs to the end of the file
+                    break
+                if n < 8:
+                    return False  # not a box structure after all
+                pos += n
+            return True
+    except OSError:
+        return False
 
 
 class VideoReader:
@@ -133,6 +165,9 @@ class VideoReader:
         except VideoError:
             raise
         except av.FFmpegError as e:
+            if not _URL.match(text) and _mp4_without_index(Path(text)):
+                raise VideoError(f"{self.label}: an MP4/MOV file without its index (moov box): the file is "
+                                 "truncated or was not finished by the recorder; nothing can be decoded") from None
             raise VideoError(_describe_open_error(self.label, e)) from None
         except (OSError, ValueError) as e:
             raise VideoError(f"{self.label}: cannot open ({e})") from None
@@ -167,30 +202,25 @@ class VideoReader:
                 pass  # unseekable (live or broken index): decode from the beginning instead
         index = -1
         step_dt = 1.0 / self.info.fps if self.info.fps else 0.04
-        try:
-            for frame in self.container.decode(s):
-                if frame.pts is not None:
-                    t = float(frame.pts * tb) - t0  # seconds from the stream start (pts-based: VFR-safe)
-                else:  # no timestamp (some raw streams): count at the nominal rate
-                    t = (self.last_time + step_dt) if self.last_time is not None else 0.0
-                # after a seek, the index is re-derived from the time (exact for constant frame rate)
-                index = index + 1 if index >= 0 or not self.start else int(round(t * self.info.fps))
-                self.last_time = t
-                if self.start is not None and t < self.start - 1e-6:
-                    continue
-                if self.end is not None and t > self.end + 1e-6:
-                    break
-                if index % self.stride:
-                    continue
-                self.frames_read += 1
-                rot = round((frame.rotation or 0) / 90) * 90 % 360  # only right angles are upright
-                if rot != self.info.rotation:
-                    self._set_rotation(rot)
-                yield DecodedFrame(index, t, frame, rot)
-        except av.FFmpegError as e:
-            at = f"t={self.last_time:.2f} s" if self.last_time is not None else "the start"
-            self.error = f"{self.label}: decoding stopped at {at} ({getattr(e, 'strerror', None) or e})"
-            return
+        for frame in self._frames():
+            if frame.pts is not None:
+                t = float(frame.pts * tb) - t0  # seconds from the stream start (pts-based: VFR-safe)
+            else:  # no timestamp (some raw streams): count at the nominal rate
+                t = (self.last_time + step_dt) if self.last_time is not None else 0.0
+            # after a seek, the index is re-derived from the time (exact for constant frame rate)
+            index = index + 1 if index >= 0 or not self.start else int(round(t * self.info.fps))
+            self.last_time = t
+            if self.start is not None and t < self.start - 1e-6:
+                continue
+            if self.end is not None and t > self.end + 1e-6:
+                break
+            if index % self.stride:
+                continue
+            self.frames_read += 1
+            rot = round((frame.rotation or 0) / 90) * 90 % 360  # only right angles are upright
+            if rot != self.info.rotation:
+                self._set_rotation(rot)
+            yield DecodedFrame(index, t, frame, rot)
         # a clean end of a file long before its declared duration: truncated
         d = self.info.duration
         if (self.error is None and not self.info.live and d and self.end is None and self.last_time is not None
@@ -199,6 +229,30 @@ class VideoReader:
                           f"{d:.2f} s; the file is probably truncated")
         if self.last_time is None and self.error is None:
             self.error = f"{self.label}: no frame could be decoded"
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames; a corrupt packet is skipped (and counted), a broken container stops."""
+        bad, first_bad, streak = 0, None, 0
+        tb = self.stream.time_base or Fraction(1, 1000)
+        try:
+            for packet in self.container.demux(self.stream):
+                try:
+                    frames = packet.decode()
+                    streak = 0
+                except (av.error.InvalidDataError, av.error.UndefinedError) as e:
+                    bad, streak = bad + 1, streak + 1
+                    first_bad = first_bad or (f"t={float(packet.pts * tb):.2f} s" if packet.pts is not None
+                                              else "an unknown time", getattr(e, "strerror", None) or str(e))
+                    if streak >= 100:  # nothing decodes any more: give up here
+                        break
+                    continue
+                yield from frames
+        except av.FFmpegError as e:
+            at = f"t={self.last_time:.2f} s" if self.last_time is not None else "the start"
+            self.error = f"{self.label}: decoding stopped at {at} ({getattr(e, 'strerror', None) or e})"
+        if bad and self.error is None:
+            self.error = (f"{self.label}: {bad} corrupt packet(s) skipped, the first at {first_bad[0]} "
+                          f"({first_bad[1]}); the frames around them are missing or damaged")
 
     def _set_rotation(self, rot: int) -> None:
         import dataclasses

@@ -66,7 +66,7 @@ def _encode(reader: VideoReader, out, per_frame, size: tuple[int, int], stride: 
     vout.pix_fmt = "yuv420p"
     vout.width, vout.height = size  # before any packet is muxed: the header opens the encoder
     vout.options = {"crf": str(crf), "preset": preset}
-    vout.time_base = vtb
+    vout.time_base = vout.codec_context.time_base = vtb  # the source timestamps, exactly (VFR)
     ain = container.streams.audio[0] if container.streams.audio else None
     aout = out.add_stream_from_template(ain) if ain is not None else None
     atb = ain.time_base if ain is not None else None
@@ -141,16 +141,16 @@ def write_thumbnails(result: VideoResult, folder: str | Path) -> dict[int, Path]
 
 
 def export_people(result: VideoResult, folder: str | Path, unknown_only: bool = True) -> list[Path]:
-    """The best face crop of each track, one sub-folder per person label ("unknown person 1", ...),
-    the layout `vultus enroll --from-dir` reads. Rename a folder to the person's name first."""
+    """The best face crops of each track (the faces its template was made of), one sub-folder per
+    person label ("unknown person 1", ...): the layout `vultus enroll --from-dir` reads. Rename a
+    folder to the person's name first. `unknown_only`: skip tracks the gallery identified."""
     folder = Path(folder)
     written = []
     for tr in result.tracks:
-        if tr.best_crop is None or (unknown_only and tr.identity is not None) or tr.cluster is None and unknown_only:
+        if tr.cluster is None or (unknown_only and tr.identity is not None):
             continue
         sub = folder / _safe(tr.label)
         sub.mkdir(parents=True, exist_ok=True)
-        p = sub / f"track_{tr.track_id:04d}.jpg"
-        draw.save(tr.best_crop, p)
-        written.append(p)
+        for k, crop in enumerate(tr.crops, 1):
+            written.append(draw.save(crop, sub / f"track_{tr.track_id:04d}_{k}.jpg"))
     return written

@@ -65,7 +65,7 @@ class TrackResult:
     votes: tuple[tuple[str | None, float], ...] = ()  # identity -> summed weight of its decisions
     boxes: tuple[TrackBox, ...] = ()
     thumbnail: bytes | None = None  # JPEG of the best face
-    best_crop: Any = None  # RGB array around the best face, with margin (for enrollment export)
+    crops: tuple = ()  # RGB arrays around the embedded best faces, best first (for enrollment export)
 
     def to_dict(self, with_boxes: bool = False) -> dict[str, Any]:
         d = {"track_id": self.track_id, "identity": self.identity,
