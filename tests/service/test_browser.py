@@ -101,7 +101,7 @@ def test_web_page_end_to_end(chromium, tmp_path):
         make_video(video)
     has_video = importlib.util.find_spec("vultus.video") is not None
 
-    with running_server(gallery, "--rate", "0", log=tmp_path / "serve.log") as url, sync_playwright() as p:
+    with running_server(gallery, "--rate", "0", log=tmp_path / "serve.log") as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True,
                                     args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={cam}"])
         try:
@@ -115,7 +115,7 @@ def test_web_page_end_to_end(chromium, tmp_path):
             status = page.locator("#status")
 
             # sign in: a wrong key is refused, the right one opens the app
-            page.goto(url + "/")
+            page.goto(server.url + "/")
             page.screenshot(path=SHOTS / "01-sign-in.png")
             page.fill("#key", "vultus_00000000_wrong")
             page.click("#signin-form button")

@@ -31,7 +31,8 @@ def test_keys_cli_and_serve(tmp_path):
     bad = runner.invoke(app, ["keys", "create", "--gallery", str(g), "--scope", "root"])
     assert bad.exit_code == 2 and "choose one of read, enroll, admin" in bad.output
 
-    with running_server(g, "--rate", "0", log=tmp_path / "serve.log") as url:
+    with running_server(g, "--rate", "0", log=tmp_path / "serve.log") as server:
+        url = server.url
         me = httpx.get(url + "/v1/me", headers={"X-API-Key": reader["key"]})
         assert me.status_code == 200 and me.json()["scope"] == "read"
         r = httpx.post(url + "/v1/detect", headers={"X-API-Key": reader["key"]},

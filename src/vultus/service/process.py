@@ -3,13 +3,26 @@ ready before the block starts, stopped when it ends (whatever happens inside).""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    url: str  # http://127.0.0.1:PORT
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system), from /proc (Linux)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -20,9 +33,9 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(gallery: str | Path, *options: str, log: str | Path, ready: str = "/v1/health",
-                   timeout: float = 120.0) -> Iterator[str]:
-    """Yield the base URL of `vultus serve --gallery GALLERY OPTIONS...` on 127.0.0.1 once `ready`
-    answers 200 (use /v1/ready to also wait for calibrated thresholds). Output goes to `log`."""
+                   timeout: float = 120.0) -> Iterator[RunningServer]:
+    """Run `vultus serve --gallery GALLERY OPTIONS...` on 127.0.0.1; yield it once `ready` answers
+    200 (use /v1/ready to also wait for calibrated thresholds). Output goes to `log`."""
     import httpx
 
     port = free_port()
@@ -45,7 +58,7 @@ def running_server(gallery: str | Path, *options: str, log: str | Path, ready: s
             if time.monotonic() > deadline:
                 raise RuntimeError(f"vultus serve not ready within {timeout} s:\n{log.read_text()[-3000:]}")
             time.sleep(0.25)
-        yield url
+        yield RunningServer(url, proc.pid)
     finally:
         proc.terminate()
         try:
