@@ -98,4 +98,24 @@ def test_appearance_only_computed_when_needed():
 
 def test_cut_detector():
     a = np.zeros((18, 32), np.float32)
-    assert not is_cut(None, a) and not is_cut(a, a + 5) and is_cut(a, a + 100)
+    assert not is_cut(None, a) and not is_cut(a, a + 10) and is_cut(a, a + 25)
+
+
+def test_clusters_never_join_tracks_on_screen_together():
+    from vultus.decide import Recognizer
+    from vultus.video import cluster_templates
+
+    rec = Recognizer.parse("sface")
+    a = np.zeros(128, np.float32)
+    a[0] = 1
+    b = a.copy()
+    b[1] = 0.1
+    b /= np.linalg.norm(b)
+    c = np.zeros(128, np.float32)
+    c[2] = 1
+    tpl = [{"sface": v} for v in (a, b, c)]
+    assert len(set(cluster_templates(tpl, rec, 0.5)[:2])) == 1  # a and b are alike
+    labels = cluster_templates(tpl, rec, 0.5, spans=[(0, 10), (5, 20), (30, 40)])
+    assert labels[0] != labels[1]  # same face twice at the same time: two people
+    labels = cluster_templates(tpl, rec, 0.5, spans=[(0, 10), (11, 20), (30, 40)])
+    assert labels[0] == labels[1] != labels[2]

@@ -267,7 +267,7 @@ class VideoAnalyzer:
         """Group unknown tracks of the same face: "unknown person 1, 2, ..." in order of appearance."""
         unknown = [r for r in tracks if r.identity is None and self._templates.get(r.track_id) is not None]
         labels = cluster_templates([self._templates[r.track_id] for r in unknown], self.recognizer,
-                                   self.tracker.config.same_person)
+                                   self.tracker.config.same_person, [(r.first_frame, r.last_frame) for r in unknown])
         word = "unknown person" if self.gallery is not None else "person"
         number: dict[int, int] = {}
         by_id = {}
@@ -286,8 +286,13 @@ def _mean_template(embeddings: list[Embedding]) -> dict[str, np.ndarray]:
     return out
 
 
-def cluster_templates(templates: list[Embedding], recognizer: Recognizer, threshold: float) -> list[int]:
-    """Average-linkage clusters of templates whose fused similarity reaches `threshold`."""
+def cluster_templates(templates: list[Embedding], recognizer: Recognizer, threshold: float,
+                      spans: list[tuple[int, int]] | None = None) -> list[int]:
+    """Average-linkage clusters of templates whose fused similarity reaches `threshold`.
+
+    `spans` (first, last frame per template): two tracks on screen at the same time are two
+    people, so their distance is made prohibitive and no cluster holds both.
+    """
     n = len(templates)
     if n < 2:
         return list(range(n))
@@ -297,6 +302,10 @@ def cluster_templates(templates: list[Embedding], recognizer: Recognizer, thresh
     sims = recognizer.fuse({m: np.stack([t[m] for t in templates]) @ np.stack([t[m] for t in templates]).T
                             for m in recognizer.models})
     dist = np.clip(1.0 - sims, 0.0, None)
+    if spans is not None:
+        first, last = np.array(spans).T
+        together = (first[:, None] <= last[None, :]) & (first[None, :] <= last[:, None])
+        dist[together] = 100.0  # far beyond any cosine distance (at most 2)
     np.fill_diagonal(dist, 0.0)
     z = linkage(squareform((dist + dist.T) / 2, checks=False), method="average")
     return [int(c) for c in fcluster(z, t=1.0 - threshold, criterion="distance")]

@@ -247,8 +247,8 @@ def _to_cxcywh(box: np.ndarray) -> tuple[float, float, float, float]:
     return (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
 
 
-def is_cut(prev: np.ndarray | None, cur: np.ndarray, threshold: float = 30.0) -> bool:
-    """A shot cut: the mean absolute difference of two tiny grey thumbnails jumps. Cheap (a 32x18
-    thumbnail of the luma plane) and good enough for edited footage; slow fades are not cuts."""
+def is_cut(prev: np.ndarray | None, cur: np.ndarray, threshold: float = 15.0) -> bool:
+    """A shot cut: the mean absolute difference (0-255 grey) of two tiny thumbnails jumps. On our
+    clips hard cuts measure 22-40 and motion within a shot (walking crowd, camera moves, fast
+    gestures) stays under 11. Slow fades are not caught; the appearance check catches their result."""
     return prev is not None and float(np.abs(cur - prev).mean()) > threshold
-
