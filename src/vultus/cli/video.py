@@ -94,11 +94,10 @@ def _analyse(source: str, gallery_path: Optional[Path], far: float, stride: int,
         who = f"gallery {gallery_path}" if gallery_path else "no gallery"
         table(f"{source}: {result.frames} frames, {len(result.tracks)} tracks ({who}, "
               f"{result.processing_fps:.1f} frames/s)",
-              ["track", "who", "score", "from", "to", "frames", "faces embedded"],
+              ["track", "who", "score", "time (s)", "frames", "detected", "embedded"],
               [[t.track_id, t.label if t.identity else f"[dim]{t.label}[/]",
-                "-" if t.score is None else f"{t.score:.3f}",
-                f"{t.first_time:.2f} s (#{t.first_frame})", f"{t.last_time:.2f} s (#{t.last_frame})",
-                t.detections, t.embedded] for t in result.tracks])
+                "-" if t.score is None else f"{t.score:.3f}", f"{t.first_time:.2f}-{t.last_time:.2f}",
+                f"{t.first_frame}-{t.last_frame}", t.detections, t.embedded] for t in result.tracks])
         if not result.tracks:
             out.print("no faces found")
     if export:

@@ -16,7 +16,9 @@ How a frame is handled:
   old id comes back instead of a new one; otherwise it starts a new track.
 * At a shot cut no track is matched by position (the same place on screen is someone else after a
   cut); tracks can only come back by appearance.
-* A track not seen for `max_age` seconds ends.
+* A face missed by the detector is not drawn, but its track is still matched by predicted position
+  for `predict_window` seconds, and by appearance until it has not been seen for `max_age`
+  seconds; then it ends.
 
 Embedding is the costly step (tens of ms per face), so the tracker asks for embeddings only where
 it needs them, through the `Appearance` callback, which caches them per frame.
@@ -47,8 +49,9 @@ class Appearance(Protocol):
 @dataclass
 class TrackerConfig:
     iou_min: float = 0.2  # least IoU between a prediction and a detection to link them by position
-    max_age: float = 2.0  # seconds a track may go undetected and still come back
-    min_hits: int = 2  # detections before a track is reported (one-frame false positives vanish)
+    max_age: float = 2.0  # seconds a track may go undetected and still come back (by appearance)
+    predict_window: float = 1.0  # seconds a missed track can still be matched by its predicted position
+    min_hits: int = 3  # detections before a track is reported (brief false positives, e.g. a hand, vanish)
     same_person: float = 0.36  # appearance similarity above which two faces are the same person
     appearance_weight: float = 0.5  # weight of (1 - similarity) against (1 - IoU) where both count
 
@@ -106,7 +109,8 @@ class Track:
     hits: int = 1
     last_face: Face | None = None  # the latest detection
     template: Embedding | None = None  # appearance for re-association, kept by the identifier
-    lost: bool = False  # missed at the last detection frame, or cut away
+    missed: int = 0  # detection frames in a row without this face
+    lost: bool = False  # cut away: it can only come back by appearance
     data: dict = field(default_factory=dict)  # owner's per-track state (identification)
 
     @property
@@ -145,7 +149,7 @@ class Tracker:
         started: list[Track] = []
         if faces is not None:
             matched_det: dict[int, Track] = {}
-            live = [tr for tr in self.tracks if not tr.lost]
+            live = [tr for tr in self.tracks if not tr.lost and t - tr.last_time <= cfg.predict_window]
             pairs = self._match_by_position(live, faces, appearance)
             for ti, di in pairs:
                 matched_det[di] = live[ti]
@@ -158,7 +162,7 @@ class Tracker:
             for di, tr in matched_det.items():
                 tr.kf.update(faces[di].box)
                 tr.hits += 1
-                tr.last_frame, tr.last_time, tr.last_face, tr.lost = frame, t, faces[di], False
+                tr.last_frame, tr.last_time, tr.last_face, tr.lost, tr.missed = frame, t, faces[di], False, 0
             for di in range(len(faces)):
                 if di not in matched_det:
                     tr = Track(self.new_id(), KalmanBox(faces[di].box, t), frame, t, frame, t, last_face=faces[di])
@@ -168,15 +172,15 @@ class Tracker:
             linked = {id(tr): faces[di] for di, tr in matched_det.items()}
             for tr in self.tracks:
                 if id(tr) not in linked:
-                    tr.lost = True
+                    tr.missed += 1
         else:
             linked = {}
         ended = tuple(tr for tr in self.tracks if t - tr.last_time > cfg.max_age)
         if ended:
             self.tracks = [tr for tr in self.tracks if tr not in ended]
-        # on screen: detected now, or predicted while the track is not lost
+        # on screen: detected now, or predicted between detections (a missed face is not drawn)
         visible = tuple((tr, tr.last_face.box if id(tr) in linked else tr.box, linked.get(id(tr)))
-                        for tr in self.tracks if id(tr) in linked or not tr.lost)
+                        for tr in self.tracks if id(tr) in linked or (not tr.lost and tr.missed == 0))
         return Step(visible, ended, tuple(started))
 
     def finish(self) -> list[Track]:
