@@ -114,6 +114,11 @@ def test_web_page_end_to_end(chromium, tmp_path):
                     if m.type == "error" and "Failed to load resource" not in m.text else None)
             status = page.locator("#status")
 
+            # the API reference renders from the package's own copy of Swagger UI: no CDN
+            page.goto(server.url + "/docs")
+            expect(page.locator(".opblock").first).to_be_visible()
+            page.screenshot(path=SHOTS / "07-api-docs.png")
+
             # sign in: a wrong key is refused, the right one opens the app
             page.goto(server.url + "/")
             page.screenshot(path=SHOTS / "01-sign-in.png")
