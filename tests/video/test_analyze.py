@@ -81,7 +81,12 @@ def test_contract_and_live_frames(clips, gallery):
     ids = {tb.track_id for f in frames for tb in f.tracks}
     assert len(frames) == 31 and ids == {1}
     assert sum(f.detected for f in frames) == 11  # every third frame
-    assert stream.result().tracks[0].track_id == 1
+    final = stream.result()
+    assert final.tracks[0].track_id == 1
+    # a track that ends is announced on its frame, for live timelines
+    stream = VideoStream(clips / "lin_manuel_miranda_whitehouse_2009_640x360.mp4", gallery, end=3.5)
+    ended = [t.track_id for f in stream for t in f.ended]
+    assert ended and len(ended) == len(set(ended)) and set(ended) < {t.track_id for t in stream.result().tracks}
 
 
 def test_video_without_faces_gives_empty_timeline(tmp_path, gallery):

@@ -134,6 +134,7 @@ class VideoAnalyzer:
 
     # -- per frame ---------------------------------------------------------------------------------
     def process(self, frame: DecodedFrame) -> FrameResult:
+        done_before = len(self._done)
         grey = frame.small_grey()
         cut = is_cut(self._prev_grey, grey)
         self._prev_grey = grey
@@ -159,7 +160,7 @@ class VideoAnalyzer:
                 name, score = st.decision
                 out.append(dataclasses.replace(tb, track_id=st.public_id, identity=name, score=score))
         self._n += 1
-        return FrameResult(frame.index, frame.time, tuple(out), detect, cut)
+        return FrameResult(frame.index, frame.time, tuple(out), detect, cut, tuple(self._done[done_before:]))
 
     def _state(self, tr: Track) -> _TrackState:
         st = tr.data.get("id")

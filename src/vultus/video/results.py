@@ -41,10 +41,14 @@ class FrameResult:
     tracks: tuple[TrackBox, ...]
     detected: bool  # the detector ran on this frame
     cut: bool = False  # a shot cut was seen here
+    ended: tuple["TrackResult", ...] = ()  # tracks that ended here (a live timeline; unclustered)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frame": self.frame, "time": round(self.time, 3), "detected": self.detected, "cut": self.cut,
-                "tracks": [t.to_dict() for t in self.tracks]}
+        d = {"frame": self.frame, "time": round(self.time, 3), "detected": self.detected, "cut": self.cut,
+             "tracks": [t.to_dict() for t in self.tracks]}
+        if self.ended:
+            d["ended"] = [t.to_dict() for t in self.ended]
+        return d
 
 
 @dataclass(frozen=True)
