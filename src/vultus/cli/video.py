@@ -66,6 +66,10 @@ def _analyse(source: str, gallery_path: Optional[Path], far: float, stride: int,
     from ..video import analyze_video
     from ..video.render import export_people, write_annotated, write_thumbnails
 
+    from ..video.decode import VideoError, is_live
+
+    if annotated and is_live(source):
+        raise VideoError(f"{source}: --out needs a video file; a live source cannot be read twice")
     gallery = None
     if gallery_path is not None:
         if not gallery_path.exists():

@@ -33,6 +33,12 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _WEBCAM = re.compile(r"^(?:webcam|camera):?(\d*)$|^/dev/video\d+$", re.I)
 
 
+def is_live(source: str | os.PathLike) -> bool:
+    """A webcam or a streaming URL: it cannot be read twice or sought."""
+    text = str(source)
+    return bool(_WEBCAM.match(text)) or text.lower().startswith(("rtsp:", "rtmp:", "udp:", "srt:"))
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     source: str
@@ -147,6 +153,7 @@ class VideoReader:
     def _open(self, source: str | os.PathLike) -> av.container.InputContainer:
         text = str(source)
         m = _WEBCAM.match(text)
+        dev = ""
         try:
             if m:  # V4L2 on Linux; the device number defaults to 0
                 dev = text if text.startswith("/dev/") else f"/dev/video{m.group(1) or 0}"
@@ -165,6 +172,9 @@ class VideoReader:
         except VideoError:
             raise
         except av.FFmpegError as e:
+            if m:
+                raise VideoError(f"{self.label}: cannot open the camera {dev} "
+                                 f"({getattr(e, 'strerror', None) or e})") from None
             if not _URL.match(text) and _mp4_without_index(Path(text)):
                 raise VideoError(f"{self.label}: an MP4/MOV file without its index (moov box): the file is "
                                  "truncated or was not finished by the recorder; nothing can be decoded") from None
@@ -183,8 +193,7 @@ class VideoReader:
             duration = float(s.duration * s.time_base)
         elif c.duration:
             duration = c.duration / av.time_base
-        live = _URL.match(self.label) is not None and self.label.lower().startswith(("rtsp", "rtmp", "udp")) \
-            or _WEBCAM.match(self.label) is not None
+        live = is_live(self.label)
         if not w or not h:
             raise VideoError(f"{self.label}: video stream has no frame size (unsupported or corrupt)")
         return VideoInfo(source=self.label, width=w, height=h, fps=float(rate) if rate else 0.0,

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .. import draw
-from .decode import VideoError, VideoReader
+from .decode import VideoError, VideoReader, is_live
 from .results import VideoResult
 
 
@@ -32,6 +32,8 @@ def write_annotated(result: VideoResult, path: str | Path, crf: int = 23, preset
     over the analysed time span; the source's audio packets are copied unchanged (no re-encoding).
     Frames skipped by a stride show the boxes of the last analysed frame. Needs the tracks' boxes
     (`keep_boxes=True`, the default)."""
+    if is_live(result.source):
+        raise VideoError(f"{result.source}: a live source cannot be read a second time to draw on it")
     if result.tracks and not any(t.boxes for t in result.tracks):
         raise VideoError("the annotated video needs per-frame boxes: analyse with keep_boxes=True")
     per_frame = _labels(result)
