@@ -14,6 +14,7 @@ from .decide import DEFAULT_FAR, Recognizer
 from .errors import ImageError
 from .io import ImageInput, load_image
 from .models import registry
+from .models.base import l2_normalize
 from .types import Face, Verification
 
 DEFAULT_DETECTOR = "yunet"
@@ -49,16 +50,21 @@ class Pipeline:
         faces = self.detect(img) if faces is None else faces
         if not faces:
             return []
-        vectors: dict[str, np.ndarray] = {}
-        for emb in self.embedders:
-            crops = np.stack([align(img, f.landmarks, emb.template, emb.crop_size) for f in faces])
-            v = emb.embed(crops)
-            if self.recognizer.flip:  # mirror test-time augmentation: mean of both views
-                v = emb.embed(np.ascontiguousarray(crops[:, :, ::-1])) + v
-                v /= np.linalg.norm(v, axis=1, keepdims=True)
-            vectors[emb.name] = v
+        vectors = {}
+        for name, (plain, mirrored) in self.embed_views(img, faces, self.recognizer.flip).items():
+            # flip test-time augmentation: the mean of the face and its mirror image
+            vectors[name] = plain if mirrored is None else l2_normalize(plain + mirrored)
         return [dataclasses.replace(f, embeddings={m: vectors[m][i] for m in vectors})
                 for i, f in enumerate(faces)]
+
+    def embed_views(self, img: np.ndarray, faces: list[Face], mirrored: bool) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """Per model: (N, dim) embeddings of the aligned faces and, if asked, of their mirror images."""
+        out = {}
+        for emb in self.embedders:
+            crops = np.stack([align(img, f.landmarks, emb.template, emb.crop_size) for f in faces])
+            flipped = emb.embed(np.ascontiguousarray(crops[:, :, ::-1])) if mirrored else None
+            out[emb.name] = (emb.embed(crops), flipped)
+        return out
 
     def embed_one(self, image: ImageInput, name: str | None = None) -> Face:
         """The largest face of an image, embedded; an `ImageError` if there is none."""
