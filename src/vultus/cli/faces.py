@@ -20,12 +20,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def detect(images: list[Path] = typer.Argument(..., help="Image files or folders."),
                detector: str = DetectorOpt,
-               min_score: float = typer.Option(0.6, "--min-score", help="Detector score threshold."),
-               min_size: float = typer.Option(10, "--min-size", help="Smallest face (pixels, short side)."),
+               min_score: Optional[float] = typer.Option(None, "--min-score",
+                                                         help="Detector score threshold (default: the detector's)."),
+               min_size: Optional[float] = typer.Option(None, "--min-size",
+                                                        help="Smallest face, pixels on the short side (default 10)."),
                annotate: Optional[Path] = AnnotateOpt, json_out: bool = JsonOpt) -> None:
         """Find every face: box, score, 5 landmarks and quality."""
-        pipe = Pipeline(detector, DEFAULT_RECOGNIZER,
-                        detector_options={"score_threshold": min_score, "min_face_size": min_size})
+        options = {k: v for k, v in {"score_threshold": min_score, "min_face_size": min_size}.items() if v is not None}
+        pipe = Pipeline(detector, DEFAULT_RECOGNIZER, detector_options=options or None)
         rows = []
         batch = ImageBatch(images, "detect", json_out)
         for p, img in batch:
