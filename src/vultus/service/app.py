@@ -9,10 +9,11 @@ limited; CORS is closed; no request ever names a file on the server.
 from __future__ import annotations
 
 import os
-from contextlib import asynccontextmanager
+import queue
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..gallery import Gallery
+from ..models import registry
 from ..pipeline import Pipeline
 from . import problems
 from .jobs import JobManager
@@ -51,9 +53,19 @@ class Settings:
 class State:
     """What the routes share: one gallery, its pipeline, the keys, the limiter, the video jobs."""
 
-    def __init__(self, gallery: Gallery, keys: KeyStore, settings: Settings):
+    def __init__(self, gallery: Gallery, keys: KeyStore, settings: Settings,
+                 detector_options: dict[str, Any] | None = None):
         self.gallery = gallery
         self.pipeline = gallery.pipeline  # loads the models now, not on the first request
+        # A detector instance runs one image at a time (it holds a lock around its network), and
+        # detection is most of an identify: with one instance, requests queue for it while the
+        # other core idles. So each compute thread gets its own detector; the embedders (also
+        # locked, but cheaper) and the gallery stay shared.
+        self._pipelines: queue.SimpleQueue[Pipeline] = queue.SimpleQueue()
+        self._pipelines.put(self.pipeline)
+        options = {**registry.get(self.pipeline.detector.name).options, **(detector_options or {})}
+        for _ in range(settings.compute_threads - 1 if options else 0):
+            self._pipelines.put(Pipeline(self.pipeline.detector.name, gallery.recognizer, detector_options=options))
         self.keys = keys
         self.settings = settings
         self.limiter = RateLimiter(settings.rate, settings.burst)
@@ -68,6 +80,15 @@ class State:
 
             self._compute = anyio.CapacityLimiter(self.settings.compute_threads)
         return self._compute
+
+    @contextmanager
+    def pipeline_slot(self) -> Iterator[Pipeline]:
+        """A pipeline no other thread is using; at most `compute_threads` threads ask at once."""
+        pipe = self._pipelines.get()
+        try:
+            yield pipe
+        finally:
+            self._pipelines.put(pipe)
 
     def _run_video(self, job, progress) -> dict[str, Any]:
         from ..video import analyze_video
@@ -131,7 +152,7 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
         pipeline = Pipeline(detector, gallery.recognizer, detector_options=detector_options)
         gallery.close()
         gallery = Gallery(gallery_path, detector=detector, pipeline=pipeline)
-    state = State(gallery, KeyStore(gallery_path), settings)
+    state = State(gallery, KeyStore(gallery_path), settings, detector_options)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

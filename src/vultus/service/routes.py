@@ -147,7 +147,8 @@ async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any
 
     def work():
         img = decode(up["image"][0], max_pixels)
-        faces = _state(request).pipeline.detect(img)
+        with _state(request).pipeline_slot() as pipe:
+            faces = pipe.detect(img)
         return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces]}
 
     return await _compute(request, work)
@@ -171,7 +172,8 @@ async def analyze(request: Request, key: ApiKey = Depends(READ),
 
     def work():
         img = decode(up["image"][0], state.settings.max_pixels)
-        faces = state.pipeline.detect(img)
+        with state.pipeline_slot() as pipe:
+            faces = pipe.detect(img)
         for name in wanted:
             faces = registry.load(name, "analyzer").analyze(img, faces)
         return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces],
@@ -189,7 +191,8 @@ async def verify(request: Request, key: ApiKey = Depends(READ), far: float = Far
 
     def work():
         a, b = (decode(up[f][0], state.settings.max_pixels) for f in "ab")
-        return state.pipeline.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label)).to_dict()
+        with state.pipeline_slot() as pipe:
+            return pipe.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label)).to_dict()
 
     return await _compute(request, work)
 
@@ -206,8 +209,11 @@ async def identify(request: Request, key: ApiKey = Depends(READ), far: float = F
     def work():
         what = {"image": upload.label, "sha256": hashlib.sha256(upload.data).hexdigest(), "bytes": len(upload.data)}
         try:
+            target = _far(far)
             img = decode(upload, state.settings.max_pixels)
-            results = state.gallery.identify(img, _far(far), top_k, name=upload.label)
+            with state.pipeline_slot() as pipe:  # Gallery.identify, with this thread's own detector
+                faces = pipe.embed(img)
+            results = [state.gallery.search(f, target, top_k) for f in faces]
         except (VultusError, Problem) as e:  # failed attempts are audited too
             state.gallery.store.audit(key.id, "identify", None, {**what, "error": str(e)})
             raise
