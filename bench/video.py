@@ -145,7 +145,14 @@ def main() -> None:
     args = ap.parse_args()
     if not VIDEO.is_dir():
         sys.exit(f"no video data at {VIDEO} (set VULTUS_DATA)")
+    from vultus.decide import Recognizer
+    from vultus.errors import ModelError
     from vultus.gallery import Gallery
+
+    try:
+        Recognizer.parse("sface").threshold(1e-3)
+    except ModelError as e:
+        sys.exit(f"cannot identify without calibrated thresholds: {e}")
 
     started = time.time()
     people = gallery_stills()
