@@ -24,8 +24,9 @@ def main() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         app()
-    except VultusError as e:
-        common.fail(str(e))
+    except VultusError as e:  # raised outside a command's own handling: report, exit 1
+        common.err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         common.err.print("interrupted")
         sys.exit(130)
