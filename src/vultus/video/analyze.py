@@ -124,7 +124,6 @@ class VideoAnalyzer:
         # a track's face that falls below the best-accuracy threshold against its own template is
         # someone else (a hard cut the cut detector missed, or one face replacing another)
         self.change_threshold = rec.threshold(None)[0] if change_threshold is None else change_threshold
-        self._n = 0
         self._since_detect = math.inf
         self._prev_grey: np.ndarray | None = None
         self._next_public = 1
@@ -159,7 +158,6 @@ class VideoAnalyzer:
             if st.public_id is not None:
                 name, score = st.decision
                 out.append(dataclasses.replace(tb, track_id=st.public_id, identity=name, score=score))
-        self._n += 1
         return FrameResult(frame.index, frame.time, tuple(out), detect, cut, tuple(self._done[done_before:]))
 
     def _state(self, tr: Track) -> _TrackState:
