@@ -32,8 +32,10 @@ SPEED_CLIPS = {"720p": "obama_rally_2020_1280x720.mp4", "1080p": "crowd_walking_
 SINGLE = {"obama_rally_2020_1280x720.mp4": "Barack Obama", "obama_nasa_speech_640x360.mp4": "Barack Obama",
           "obama_whcd_844x614.mp4": "Barack Obama", "woman_a_indoor_1280x720.mp4": None,
           "woman_b_outdoor_1280x720.mp4": None, "aoc_talking_head_512x512.mp4": None}
-MULTI = ["lin_manuel_miranda_whitehouse_2009_640x360.mp4", "friends_poker_1280x720_first18s.mp4",
-         "crowd_walking_1920x1080.mp4"]
+# several people: who of the gallery is in the clip (video/README.md)
+FRIENDS = {"Chandler", "Joey", "Monica", "Phoebe", "Rachel", "Ross"}
+MULTI = {"lin_manuel_miranda_whitehouse_2009_640x360.mp4": {"Lin-Manuel Miranda", "Alex Lacamoire", "Barack Obama"},
+         "friends_poker_1280x720_first18s.mp4": FRIENDS, "crowd_walking_1920x1080.mp4": set()}
 
 
 def gallery_stills() -> dict[str, list[Path]]:
@@ -205,7 +207,7 @@ def main() -> None:
         speed[res] = (name, statistics.median(ours), ours, ours_ids, naive, naive_small, frec)
 
     quality = {}
-    for name in list(SINGLE) + MULTI:
+    for name in list(SINGLE) + list(MULTI):
         q = tracking_quality(VIDEO / name, gallery)
         quality[name] = q
         print(name, {k: v for k, v in q.items() if k != "result"}, flush=True)
@@ -269,12 +271,17 @@ def report(speed: dict, quality: dict, args, minutes: float, provisional: float 
         lines.append(f"| `{name}` | {who or 'not enrolled'} | {q['tracks']} | {max(q['tracks'] - 1, 0)} | "
                      f"{q['track_switches']} + {q['live_switches']} | {', '.join(q['identities']) or 'unknown'} | "
                      f"{r.processing_fps:.0f} |")
-    lines += ["", "| clip (several people) | tracks | unknown clusters | identities found | live switches | fps |",
-              "| --- | --- | --- | --- | --- | --- |"]
-    for name in MULTI:
+    lines += ["", "| clip (several people) | tracks | unknown clusters | enrolled people found | enrolled people missed | "
+              "names given to people not in the clip (false accepts) | live switches | fps |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, present in MULTI.items():
         q = quality[name]
-        lines.append(f"| `{name}` | {q['tracks']} | {q['clusters']} | {', '.join(q['identities']) or 'none'} | "
-                     f"{q['live_switches']} | {q['result'].processing_fps:.0f} |")
+        found = set(q["identities"])
+        lines.append(f"| `{name}` | {q['tracks']} | {q['clusters']} | {ids(found & present)} | {ids(present - found)} | "
+                     f"{ids(found - present)} | {q['live_switches']} | {q['result'].processing_fps:.0f} |")
+    lines += ["", "Nobody of the gallery is in the crowd clip, so every name found there is a false accept. "
+              "A per-frame loop makes a decision per face per frame (hundreds per clip) and collects more of "
+              "them at the same FAR; vultus video decides per track, from a template of its best faces."]
     return "\n".join(lines)
 
 
