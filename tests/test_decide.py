@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vultus import ModelError
-from vultus.decide import Recognizer, calibrated
+from vultus.decide import Recognizer, calibrated, calibration
 
 
 def test_parse_and_key():
@@ -41,3 +41,13 @@ def test_shipped_thresholds_are_calibrated_and_ordered(key):
     assert r.threshold(5e-3)[1] == 1e-3  # never looser than asked
     with pytest.raises(ModelError, match="no threshold for FAR"):
         r.threshold(1e-9)
+
+
+def test_open_set_threshold_grows_with_gallery_size():
+    r = Recognizer.parse("sface")
+    t1, f1 = r.open_set_threshold(1e-2, 1)
+    t100, f100 = r.open_set_threshold(1e-2, 100)
+    t_big, f_big = r.open_set_threshold(1e-2, 10**9)
+    assert f1 == 1e-2 and f100 == 1e-4 and t1 < t100 <= t_big
+    assert f_big == min(float(f) for f in calibration("sface")["far"])  # clamped to the strictest
+    assert r.open_set_threshold(None, 100) == r.threshold(None)

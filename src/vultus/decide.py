@@ -81,6 +81,24 @@ class Recognizer:
         return table[far], far
 
 
+    def open_set_threshold(self, target_fpir: float | None, gallery_size: int) -> tuple[float, float | None]:
+        """(threshold, per-comparison FAR used) for identification against `gallery_size` identities.
+
+        `target_fpir` is the rate of unknown faces that may be taken for someone in the gallery.
+        One search makes `gallery_size` comparisons, so each must be held to about
+        target / gallery_size (a union bound); without this a FAR of 1e-3 per comparison lets most
+        strangers match somebody in a gallery of thousands. When the table holds no FAR that strict,
+        the strictest calibrated one is used (and reported)."""
+        if target_fpir is None:
+            return self.threshold(None)
+        per_comparison = target_fpir / max(gallery_size, 1)
+        fars = sorted(float(f) for f in (calibration(self.key) or calibration("+".join(self.models)) or {})
+                      .get("far", {}))
+        if fars and per_comparison < fars[0]:
+            per_comparison = fars[0]
+        return self.threshold(per_comparison)
+
+
 @cache
 def _table() -> dict[str, Any]:
     try:

@@ -105,8 +105,9 @@ class Identification:
     score: float
     threshold: float
     model: str
-    target_far: float | None
+    target_far: float | None  # the asked rate of unknown faces taken for someone (per search)
     candidates: tuple[Candidate, ...] = ()
+    comparison_far: float | None = None  # the per-comparison FAR whose threshold decided
 
     @property
     def known(self) -> bool:
@@ -120,6 +121,7 @@ class Identification:
             "threshold": round(self.threshold, 4),
             "model": self.model,
             "target_far": self.target_far,
+            "comparison_far": self.comparison_far,
             "box": _round(self.face.box, 1),
             "candidates": [{"identity": c.identity, "score": round(c.score, 4)} for c in self.candidates],
         }

@@ -92,7 +92,11 @@ class Gallery:
                     idx.add(ids, vecs)
                     self._owner.update(zip(ids.tolist(), names))
                 self._indexes[m] = idx
+            self._recount()
             self._version = self.store.data_version()
+
+    def _recount(self) -> None:
+        self._identity_count = len(set(self._owner.values()))  # sizes the open-set threshold
 
     def _sync(self) -> None:
         """Reload if another process committed since we last looked (cheap PRAGMA check)."""
@@ -171,6 +175,7 @@ class Gallery:
             for m, idx in self._indexes.items():
                 idx.add(np.array(ids), np.stack([r.vectors[m] for r in records]))
             self._owner.update({i: name for i in ids})
+            self._recount()
             self._version = self.store.data_version()
         return EnrollResult(name, len(ids), tuple(ids), tuple(skipped))
 
@@ -183,6 +188,7 @@ class Gallery:
                 idx.remove(np.array(ids, np.int64))
             for i in ids:
                 self._owner.pop(i, None)
+            self._recount()
         return len(ids)
 
     def remove_face(self, face_id: int, actor: str = "local") -> None:
@@ -192,6 +198,7 @@ class Gallery:
             for idx in self._indexes.values():
                 idx.remove(np.array([face_id], np.int64))
             self._owner.pop(face_id, None)
+            self._recount()
 
     def rename(self, old: str, new: str, actor: str = "local") -> None:
         new = _clean_name(new)
@@ -203,17 +210,20 @@ class Gallery:
     # -- searching ---------------------------------------------------------------------------------
     def search(self, face: Face, target_far: float | None = DEFAULT_FAR, top_k: int = 3,
                shortlist: int = 100) -> Identification:
-        """Decide who an embedded face is: the best identity above the threshold, or unknown."""
-        threshold, far = self.recognizer.threshold(target_far)
+        """Decide who an embedded face is: the best identity above the threshold, or unknown.
+
+        `target_far` is the open-set false-alarm rate: the share of people *not* in the gallery
+        who would be taken for someone in it. The threshold grows with the gallery's size."""
         with self._lock:
             self._sync()
+            threshold, far = self.recognizer.open_set_threshold(target_far, self._identity_count)
             # shortlist per model from the index, then score the union exactly with the fusion
             cands: set[int] = set()
             for m, idx in self._indexes.items():
                 _, ids = idx.search(face.embeddings[m][None], shortlist)
                 cands.update(ids[0].tolist())
             if not cands:
-                return Identification(face, None, float("-inf"), threshold, self.recognizer.key, far, ())
+                return Identification(face, None, float("-inf"), threshold, self.recognizer.key, target_far, (), far)
             ids = np.array(sorted(cands), np.int64)
             per_model = {m: idx.get(ids) @ face.embeddings[m] for m, idx in self._indexes.items()}
             owners = [self._owner[i] for i in ids.tolist()]
@@ -225,7 +235,7 @@ class Gallery:
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:max(top_k, 1)]
         top_name, top_score = ranked[0]
         return Identification(face, top_name if top_score >= threshold else None, float(top_score), threshold,
-                              self.recognizer.key, far, tuple(Candidate(n, float(s)) for n, s in ranked))
+                              self.recognizer.key, target_far, tuple(Candidate(n, float(s)) for n, s in ranked), far)
 
     def identify(self, image: ImageInput, target_far: float | None = DEFAULT_FAR, top_k: int = 3,
                  name: str | None = None) -> list[Identification]:
