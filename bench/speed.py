@@ -19,6 +19,7 @@ from _common import RESULTS, lfw_images, machine, update_figures, write_section
 
 SYSTEMS = {
     "vultus default (yunet + sface)": ("vultus", "sface"),
+    "vultus fast (yunet_fast + sface)": ("vultus_fast", "sface"),
     "vultus accurate (yunet + sface+dlib:flip)": ("vultus", "sface+dlib:flip"),
     "face_recognition 1.3.0 (HOG + dlib ResNet)": ("face_recognition", ""),
 }
@@ -36,10 +37,10 @@ def _init(kind: str, recognizer: str) -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    if kind == "vultus":
+    if kind.startswith("vultus"):
         from vultus.pipeline import Pipeline
 
-        _STATE["pipe"] = Pipeline("yunet", recognizer)
+        _STATE["pipe"] = Pipeline("yunet_fast" if kind == "vultus_fast" else "yunet", recognizer)
 
 
 def _work(paths: list[str]) -> tuple[int, float]:

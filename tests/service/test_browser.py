@@ -22,7 +22,7 @@ from PIL import Image
 from vultus.service.keys import KeyStore
 from vultus.service.process import running_server
 
-from .conftest import DATA_VIDEO, EX, LFW_STRANGER, calibrated
+from .conftest import DATA_VIDEO, EX, LFW_STRANGER
 from .test_video_jobs import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +83,7 @@ def until(page, js: str, timeout: float = 30.0) -> None:
         page.wait_for_timeout(100)
 
 
-def test_web_page_end_to_end(chromium, tmp_path):
-    if not calibrated():
-        pytest.skip("no calibrated thresholds yet: identify and verify answer 503 until they land")
+def test_web_page_end_to_end(chromium, tmp_path, needs_calibration):
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from vultus.gallery import Gallery
 
-from .conftest import EX, calibrated
+from .conftest import EX
 
 OBAMA, BIDEN, OBAMA3 = EX / "obama.jpg", EX / "biden.jpg", EX / "obama3.jpg"
 
@@ -17,7 +17,7 @@ def test_concurrent_enroll_identify_delete(api, tmp_path):
     for i in range(4):  # people the deleter removes while the others work
         assert api.enroll(f"gone-{i}", BIDEN).status_code == 201
     assert api.enroll("anchor", OBAMA).status_code == 201
-    search = "/v1/identify" if calibrated() else "/v1/detect"  # identify needs the calibrated thresholds
+    search = "/v1/identify"
     statuses: list[tuple[str, int]] = []
     lock = threading.Lock()
     start = threading.Barrier(6, timeout=30)
