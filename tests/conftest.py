@@ -20,6 +20,18 @@ def dataset(name: str) -> Path:
     return path
 
 
+def calibrated() -> bool:
+    """Whether the shipped threshold table (src/vultus/data/thresholds.json) covers `sface`."""
+    from vultus.decide import Recognizer
+    from vultus.errors import ModelError
+
+    try:
+        Recognizer.parse("sface").threshold(1e-3)
+        return True
+    except ModelError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def orl() -> Path:
     return dataset("orl")

@@ -9,21 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vultus.decide import Recognizer
 
-from ..conftest import DATA
+from ..conftest import DATA, calibrated
 
 EX = Path(__file__).resolve().parents[2] / "examples" / "images"
 DATA_VIDEO = DATA / "video" / "lin_manuel_miranda_whitehouse_2009_640x360.mp4"  # several people, Obama at the end
 LFW_STRANGER = DATA / "lfw" / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
-
-
-def calibrated() -> bool:
-    try:
-        Recognizer.parse("sface").threshold(1e-3)
-        return True
-    except Exception:
-        return False
 
 
 @pytest.fixture

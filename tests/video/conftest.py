@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ..conftest import dataset
+from ..conftest import calibrated, dataset
 
 av = pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
 
@@ -16,17 +16,6 @@ av = pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
 @pytest.fixture(scope="session")
 def clips() -> Path:
     return dataset("video")
-
-
-def calibrated() -> bool:
-    from vultus.decide import Recognizer
-    from vultus.errors import ModelError
-
-    try:
-        Recognizer.parse("sface").threshold(1e-3)
-        return True
-    except ModelError:
-        return False
 
 
 @pytest.fixture
