@@ -47,11 +47,14 @@ class Recognizer:
     def __str__(self) -> str:
         return self.key
 
+    def _entry(self) -> dict[str, Any]:
+        """This recognizer's calibration; a flip variant falls back to its plain entry."""
+        return calibration(self.key) or calibration("+".join(self.models)) or {}
+
     @property
     def weights(self) -> np.ndarray:
         """Fusion weights, one per model, summing to 1."""
-        entry = calibration(self.key) or calibration("+".join(self.models)) or {}
-        w = entry.get("weights")
+        w = self._entry().get("weights")
         if w and set(w) == set(self.models):
             return np.array([w[m] for m in self.models], np.float64)
         return np.full(len(self.models), 1.0 / len(self.models))
@@ -65,7 +68,7 @@ class Recognizer:
 
     def threshold(self, target_far: float | None = None) -> tuple[float, float | None]:
         """(threshold, the FAR it was calibrated for). None asks for the best-accuracy threshold."""
-        entry = calibration(self.key) or calibration("+".join(self.models))
+        entry = self._entry()
         if not entry:
             raise ModelError(f"recognizer {self.key!r} has no calibrated thresholds; calibrated: "
                              f"{', '.join(calibrated()) or 'none'} (run bench/calibrate.py)")
@@ -92,8 +95,7 @@ class Recognizer:
         if target_fpir is None:
             return self.threshold(None)
         per_comparison = target_fpir / max(gallery_size, 1)
-        fars = sorted(float(f) for f in (calibration(self.key) or calibration("+".join(self.models)) or {})
-                      .get("far", {}))
+        fars = sorted(float(f) for f in self._entry().get("far", {}))
         if fars and per_comparison < fars[0]:
             per_comparison = fars[0]
         return self.threshold(per_comparison)

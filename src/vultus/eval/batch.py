@@ -12,6 +12,7 @@ import numpy as np
 
 from ..decide import Recognizer
 from ..errors import VultusError
+from ..io import load_image
 from ..models import registry
 from ..models.base import l2_normalize
 from ..pipeline import Pipeline
@@ -31,8 +32,6 @@ def embed_file(pipeline: Pipeline, path: Path, pick: str = "largest",
     """The chosen face's embeddings, or None if the image has no face or cannot be read.
 
     With `both`, the keys are "model" (no flip) and "model:flip" (flip TTA), from one pass."""
-    from ..io import load_image
-
     try:
         img = load_image(path)
     except VultusError:

