@@ -72,11 +72,13 @@ class Session(Protocol):
 
 
 def open_session(path: str | Path, *, dynamic_batch: bool = False, dynamic_size: bool = False,
-                 cfg: RuntimeConfig | None = None) -> Session:
+                 outputs: Sequence[str] = (), cfg: RuntimeConfig | None = None) -> Session:
     """Load the model at `path` (.onnx or .tflite) with the configured backend.
 
     `dynamic_batch` / `dynamic_size` free the batch / spatial dimensions of a file that fixes them,
-    so one compiled model serves any batch or image size without recompiling.
+    so one compiled model serves any batch or image size without recompiling. `outputs` (ONNX only)
+    names inner tensors to return instead of the file's outputs; the layers after them are dropped,
+    so a network truncated in memory serves as a feature extractor.
     """
     cfg = cfg or _config
     path = Path(path)
@@ -84,10 +86,12 @@ def open_session(path: str | Path, *, dynamic_batch: bool = False, dynamic_size:
     if backend == "openvino":
         from .openvino import OpenVINOSession
 
-        return OpenVINOSession(path, cfg, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size)
+        return OpenVINOSession(path, cfg, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size,
+                               outputs=tuple(outputs))
     from .onnxruntime import OnnxRuntimeSession
 
-    return OnnxRuntimeSession(path, cfg, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size)
+    return OnnxRuntimeSession(path, cfg, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size,
+                              outputs=tuple(outputs))
 
 
 def _choose_backend(cfg: RuntimeConfig, path: Path) -> str:

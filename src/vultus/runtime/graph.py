@@ -13,10 +13,14 @@ from pathlib import Path
 import numpy as np
 
 
-def load_for_runtime(path: Path, dynamic_batch: bool = False, dynamic_size: bool = False) -> bytes | None:
-    """The serialized model with quantized weights folded to float32 and the asked input dimensions
-    made symbolic, or None if the file needs no rewrite (it is then read from disk as is)."""
+def load_for_runtime(path: Path, dynamic_batch: bool = False, dynamic_size: bool = False,
+                     outputs: tuple[str, ...] = ()) -> bytes | None:
+    """The serialized model with quantized weights folded to float32, the asked input dimensions
+    made symbolic and, if `outputs` names inner tensors, cut after them; or None if the file needs
+    no rewrite (it is then read from disk as is)."""
     if path.suffix != ".onnx":
+        if outputs:
+            raise ValueError(f"{path.name}: inner outputs can be asked of ONNX files only")
         return None
     import onnx
     from onnx import numpy_helper
@@ -25,8 +29,10 @@ def load_for_runtime(path: Path, dynamic_batch: bool = False, dynamic_size: bool
     graph = model.graph
     weights = {t.name: t for t in graph.initializer}
     quantized = any(n.op_type == "DequantizeLinear" and all(i in weights for i in n.input) for n in graph.node)
-    if not (quantized or dynamic_batch or dynamic_size or any(i.name in weights for i in graph.input)):
+    if not (quantized or dynamic_batch or dynamic_size or outputs or any(i.name in weights for i in graph.input)):
         return None
+    if outputs:
+        _cut_after(graph, outputs)
     arrays = {name: numpy_helper.to_array(t) for name, t in weights.items()}
     nodes, folded = [], []
     for node in graph.node:
@@ -70,3 +76,22 @@ def _dequantize(node, arrays: dict[str, np.ndarray]) -> np.ndarray:
         shape[axis] = -1
         scale, zero = scale.reshape(shape), zero.reshape(shape)
     return ((q - zero) * scale).astype(np.float32)
+
+
+def _cut_after(graph, outputs: tuple[str, ...]) -> None:
+    """Make `outputs` the graph's outputs and drop every node they do not depend on."""
+    from onnx import TensorProto, helper
+
+    produced = {o for n in graph.node for o in n.output}
+    missing = [o for o in outputs if o not in produced]
+    if missing:
+        raise ValueError(f"no tensor named {', '.join(missing)} in the graph")
+    needed, kept = set(outputs), []
+    for node in reversed(graph.node):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    del graph.output[:]
+    graph.output.extend(helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs)

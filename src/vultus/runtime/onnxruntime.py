@@ -15,14 +15,15 @@ from .graph import load_for_runtime
 class OnnxRuntimeSession:
     backend = "onnxruntime"
 
-    def __init__(self, path: Path, cfg: RuntimeConfig, *, dynamic_batch: bool, dynamic_size: bool):
+    def __init__(self, path: Path, cfg: RuntimeConfig, *, dynamic_batch: bool, dynamic_size: bool,
+                 outputs: tuple[str, ...] = ()):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = cfg.threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        model = load_for_runtime(path, dynamic_batch, dynamic_size) or str(path)
+        model = load_for_runtime(path, dynamic_batch, dynamic_size, outputs) or str(path)
         # the CPU provider only: PyPI builds list AzureExecutionProvider first
         self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_names = tuple(i.name for i in self._session.get_inputs())

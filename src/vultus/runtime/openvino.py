@@ -30,8 +30,9 @@ def core():
 class OpenVINOSession:
     backend = "openvino"
 
-    def __init__(self, path: Path, cfg: RuntimeConfig, *, dynamic_batch: bool, dynamic_size: bool):
-        rewritten = load_for_runtime(path, dynamic_batch, dynamic_size)
+    def __init__(self, path: Path, cfg: RuntimeConfig, *, dynamic_batch: bool, dynamic_size: bool,
+                 outputs: tuple[str, ...] = ()):
+        rewritten = load_for_runtime(path, dynamic_batch, dynamic_size, outputs)
         model = core().read_model(io.BytesIO(rewritten) if rewritten else str(path))
         if (dynamic_batch or dynamic_size) and path.suffix != ".onnx":  # e.g. TFLite: NHWC
             shapes = {}

@@ -1,0 +1,104 @@
+"""Aligned crops and frozen SFace features for every FER2013 and CK+48 image (no PyTorch here).
+
+Each 48x48 image is upscaled 3x (with a replicated border) for YuNet, whose 5 landmarks align it
+to the FER template (`vultus.models.analyze._fer_crops`); where YuNet finds no face (about 4 %
+of FER2013) the template itself is used, i.e. the crop is kept as it is. SFace then runs on the
+crops, truncated in memory, and gives three features per image: the 128-d embedding (`fc1`), the
+last feature map (`conv_14_relu`, 1024x7x7) and a middle one (`conv_12_relu`, 512x14x14, 2x2
+average-pooled to 7x7). Written to bench/results/expression/<set>.npz (float16).
+
+    nice -n 10 python training/expression/prepare.py [--flip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "bench" / "results" / "expression"
+DATA = Path(os.environ.get("VULTUS_DATA", ROOT.parent / "shared" / "data"))
+SFACE_OUTPUTS = ("fc1", "conv_14_relu", "conv_12_relu")
+SETS = ("PublicTest", "PrivateTest", "ckplus48", "Training")
+
+
+def load(name: str):
+    from vultus.eval.expression import load_ckplus48, load_fer2013
+
+    if name == "ckplus48":
+        return load_ckplus48(DATA / "ckplus48", contempt=True)
+    return load_fer2013(DATA / "fer2013", name)
+
+
+def align_all(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from vultus.models import registry
+    from vultus.models.analyze._fer_crops import FER_TEMPLATE, expression_crop
+
+    det = registry.create("yunet", "detector", scales=(1.0,), score_threshold=0.3)
+    crops, found = np.empty_like(images), np.zeros(len(images), bool)
+    for i, g in enumerate(images):
+        big = cv2.copyMakeBorder(cv2.resize(g, (144, 144), interpolation=cv2.INTER_CUBIC), 40, 40, 40, 40,
+                                 cv2.BORDER_REPLICATE)
+        faces = det.detect(np.repeat(big[:, :, None], 3, 2))
+        if faces:  # the most central face (a crop may show a second one at its edge)
+            f = min(faces, key=lambda f: np.abs((f.box[:2] + f.box[2:]) / 2 - 112).sum())
+            crops[i], found[i] = expression_crop(g, (f.landmarks - 40) / 3), True
+        else:
+            crops[i] = expression_crop(g, FER_TEMPLATE)
+    return crops, found
+
+
+def sface_features(crops: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:
+    from vultus.models import registry
+    from vultus.models.analyze._fer_crops import sface_input
+    from vultus.runtime import open_session
+
+    session = open_session(registry.get("sface").weights_path(), dynamic_batch=True, outputs=SFACE_OUTPUTS)
+    parts: dict[str, list] = {k: [] for k in SFACE_OUTPUTS}
+    for s in range(0, len(crops), batch):
+        emb, last, mid = session.run([sface_input(crops[s:s + batch])])
+        n = len(mid)
+        mid = mid.reshape(n, 512, 7, 2, 7, 2).mean((3, 5))
+        for k, v in zip(SFACE_OUTPUTS, (emb.reshape(n, -1), last, mid)):
+            parts[k].append(v.astype(np.float16))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--flip", action="store_true", help="also the mirrored Training crops (augmentation)")
+    ap.add_argument("--crops-only", action="store_true", help="crops only (the appearance CNN needs no more)")
+    ap.add_argument("--align", action="store_true", help="re-align every image with YuNet's landmarks")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in args.sets.split(","):
+        path, crops_path = OUT / f"{name}.npz", OUT / f"{name}_crops.npz"
+        if not crops_path.exists():
+            t = time.time()
+            ds = load(name)
+            crops, found = align_all(ds.images) if args.align else (ds.images, np.zeros(len(ds), bool))
+            np.savez(crops_path, crops=crops, found=found, labels=ds.labels, groups=ds.groups)
+            print(f"{name}: {len(crops)} crops, YuNet aligned {found.mean():.1%} ({time.time() - t:.0f} s)", flush=True)
+        if args.crops_only:
+            continue
+        if not path.exists():
+            t = time.time()
+            d = dict(np.load(crops_path))
+            np.savez(path, **d, **sface_features(d["crops"]))
+            print(f"{name}: features in {time.time() - t:.0f} s", flush=True)
+        if name == "Training" and args.flip and not (OUT / "Training_flip.npz").exists():
+            d = np.load(path)
+            flipped = np.ascontiguousarray(d["crops"][:, :, ::-1])
+            np.savez(OUT / "Training_flip.npz", crops=flipped, labels=d["labels"], **sface_features(flipped))
+            print("Training_flip: done", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
