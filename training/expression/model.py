@@ -18,15 +18,25 @@ N_CLASSES = 7
 
 
 class MapHead(nn.Module):
-    def __init__(self, channels: int, width: int = 64, dropout: float = 0.5, pool: int = 1):
+    """A light head on a C x g x g feature map. `eyes_only` keeps the rows above 0.55 of the map's
+    height: in SFace's ArcFace framing those hold forehead, brows and eyes (eye centres at 0.46),
+    not the nose tip (0.64) or the mouth (0.82)."""
+
+    def __init__(self, channels: int, grid: int, width: int = 64, dropout: float = 0.5, pool: int = 1,
+                 eyes_only: bool = False):
         super().__init__()
         self.pool = nn.AvgPool2d(pool) if pool > 1 else nn.Identity()  # 14x14 maps -> 7x7 at export
+        self.rows = eye_rows(grid) if eyes_only else grid
         self.reduce = nn.Sequential(nn.Dropout2d(0.1), nn.Conv2d(channels, width, 1, bias=False),
                                     nn.BatchNorm2d(width), nn.ReLU())
-        self.out = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(width * 49, N_CLASSES))
+        self.out = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(width * self.rows * grid, N_CLASSES))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.reduce(self.pool(x)))
+        return self.out(self.reduce(self.pool(x)[:, :, :self.rows]))
+
+
+def eye_rows(grid: int) -> int:
+    return int(round(grid * 0.55))
 
 
 class EmbeddingHead(nn.Module):
@@ -60,15 +70,22 @@ class AppearanceCNN(nn.Module):
 
 
 class Shipped(nn.Module):
-    """The exported model: named inputs -> calibrated class probabilities."""
+    """The exported model: named inputs -> calibrated class probabilities of the whole face and,
+    when `eyes` is given, of the eye region alone (its own temperature; input: the conv14 map,
+    `eyes_input` is its position among the inputs). The emotion fusion reads both."""
 
-    def __init__(self, parts: dict[str, nn.Module], weights: dict[str, float], temperature: float):
+    def __init__(self, parts: dict[str, nn.Module], weights: dict[str, float], temperature: float,
+                 eyes: nn.Module | None = None, eyes_temperature: float = 1.0, eyes_input: int = 0):
         super().__init__()
         self.names = list(parts)
         self.parts = nn.ModuleList(parts[n] for n in self.names)
         self.weights = [float(weights[n]) for n in self.names]
         self.temperature = float(temperature)
+        self.eyes, self.eyes_temperature, self.eyes_input = eyes, float(eyes_temperature), eyes_input
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, *inputs: torch.Tensor):
         logits = sum(w * p(x) for w, p, x in zip(self.weights, self.parts, inputs))
-        return torch.softmax(logits / self.temperature, dim=1)
+        face = torch.softmax(logits / self.temperature, dim=1)
+        if self.eyes is None:
+            return face
+        return face, torch.softmax(self.eyes(inputs[self.eyes_input]) / self.eyes_temperature, dim=1)

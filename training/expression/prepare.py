@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "results" / "expression"
 DATA = Path(os.environ.get("VULTUS_DATA", ROOT.parent / "shared" / "data"))
-SFACE_OUTPUTS = ("fc1", "conv_14_relu", "conv_12_relu")
+SFACE_MAPS = ("conv_14_relu", "conv_12_relu")
 SETS = ("PublicTest", "PrivateTest", "ckplus48", "Training")
 
 
@@ -54,19 +54,23 @@ def align_all(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return crops, found
 
 
-def sface_features(crops: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:
+def sface_features(crops: np.ndarray, size: int, batch: int = 32) -> dict[str, np.ndarray]:
     from vultus.models import registry
     from vultus.models.analyze._fer_crops import sface_input
     from vultus.runtime import open_session
 
-    session = open_session(registry.get("sface").weights_path(), dynamic_batch=True, outputs=SFACE_OUTPUTS)
-    parts: dict[str, list] = {k: [] for k in SFACE_OUTPUTS}
+    names = SFACE_MAPS + (("fc1",) if size == 112 else ())  # the embedding needs the 7x7 map
+    session = open_session(registry.get("sface").weights_path(), dynamic_batch=True, dynamic_size=True,
+                           outputs=names)
+    parts: dict[str, list] = {k: [] for k in names}
     for s in range(0, len(crops), batch):
-        emb, last, mid = session.run([sface_input(crops[s:s + batch])])
-        n = len(mid)
-        mid = mid.reshape(n, 512, 7, 2, 7, 2).mean((3, 5))
-        for k, v in zip(SFACE_OUTPUTS, (emb.reshape(n, -1), last, mid)):
-            parts[k].append(v.astype(np.float16))
+        out = dict(zip(names, session.run([sface_input(crops[s:s + batch], size)])))
+        if size == 112:
+            n, c, h, w = out["conv_12_relu"].shape
+            out["conv_12_relu"] = out["conv_12_relu"].reshape(n, c, h // 2, 2, w // 2, 2).mean((3, 5))
+            out["fc1"] = out["fc1"].reshape(n, -1)
+        for k in names:
+            parts[k].append(out[k].astype(np.float16))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
@@ -76,10 +80,11 @@ def main() -> None:
     ap.add_argument("--flip", action="store_true", help="also the mirrored Training crops (augmentation)")
     ap.add_argument("--crops-only", action="store_true", help="crops only (the appearance CNN needs no more)")
     ap.add_argument("--align", action="store_true", help="re-align every image with YuNet's landmarks")
+    ap.add_argument("--size", type=int, default=64, help="SFace input side (a multiple of 16)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for name in args.sets.split(","):
-        path, crops_path = OUT / f"{name}.npz", OUT / f"{name}_crops.npz"
+        path, crops_path = OUT / f"{name}_s{args.size}.npz", OUT / f"{name}_crops.npz"
         if not crops_path.exists():
             t = time.time()
             ds = load(name)
@@ -91,12 +96,13 @@ def main() -> None:
         if not path.exists():
             t = time.time()
             d = dict(np.load(crops_path))
-            np.savez(path, **d, **sface_features(d["crops"]))
+            np.savez(path, labels=d["labels"], **sface_features(d["crops"], args.size))
             print(f"{name}: features in {time.time() - t:.0f} s", flush=True)
-        if name == "Training" and args.flip and not (OUT / "Training_flip.npz").exists():
-            d = np.load(path)
+        flip_path = OUT / f"Training_flip_s{args.size}.npz"
+        if name == "Training" and args.flip and not flip_path.exists():
+            d = np.load(crops_path)
             flipped = np.ascontiguousarray(d["crops"][:, :, ::-1])
-            np.savez(OUT / "Training_flip.npz", crops=flipped, labels=d["labels"], **sface_features(flipped))
+            np.savez(flip_path, labels=d["labels"], **sface_features(flipped, args.size))
             print("Training_flip: done", flush=True)
 
 

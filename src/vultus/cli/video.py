@@ -63,7 +63,7 @@ def _run(*args: Any) -> None:
 def _analyse(source: str, gallery_path: Optional[Path], far: float, stride: int, start: Optional[float],
          end: Optional[float], detect_every: int, detect_size: int, annotated: Optional[Path],
          timeline: Optional[Path], boxes: bool, thumbnails: Optional[Path], export: Optional[Path],
-         json_out: bool, analyzers: Optional[str] = None) -> None:
+         json_out: bool, analyzers: Optional[str] = None, plot: Optional[Path] = None) -> None:
     from ..gallery import Gallery
     from ..video import analyze_video
     from ..video.render import export_people, write_annotated, write_thumbnails
@@ -119,6 +119,10 @@ def _analyse(source: str, gallery_path: Optional[Path], far: float, stride: int,
         err.print(f"annotated video: {annotated}")
     if timeline:
         err.print(f"timeline: {timeline}")
+    if plot:
+        from ..video.plot import plot_timeline
+
+        err.print(f"timeline plot: {plot_timeline(result, plot)}")
     if result.error:
         fail(f"{result.error}; the results cover {result.frames} frames up to t={result.last_time or 0:.2f} s")
 
@@ -160,8 +164,10 @@ def analyze(source: str = SourceArg,
             out_path: Optional[Path] = OutOpt, timeline: Optional[Path] = TimelineOpt, boxes: bool = BoxesOpt,
             far: float = FarOpt, stride: int = StrideOpt, start: Optional[float] = StartOpt,
             end: Optional[float] = EndOpt, detect_every: int = EveryOpt, detect_size: int = SizeOpt,
+            plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the expression / emotion "
+                                                "probabilities and eye events of every track over time (PNG)."),
             json_out: bool = JsonOpt) -> None:
     """Analyse every face track over time (age, expression, eye behaviour...): per-track summaries,
     timed events in the timeline."""
     _run(source, gallery, far, stride, start, end, detect_every, detect_size, out_path, timeline, boxes,
-         None, None, json_out, analyzers)
+         None, None, json_out, analyzers, plot)

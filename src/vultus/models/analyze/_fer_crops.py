@@ -41,12 +41,13 @@ def expression_crop(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return cv2.resize(big, (CROP, CROP), interpolation=cv2.INTER_AREA)
 
 
-def sface_input(crops: np.ndarray) -> np.ndarray:
-    """(N, 48, 48) grey crops -> (N, 3, 112, 112) float32 RGB 0..255, SFace's input."""
-    out = np.empty((len(crops), 3, 112, 112), np.float32)
+def sface_input(crops: np.ndarray, size: int = 112) -> np.ndarray:
+    """(N, 48, 48) grey crops -> (N, 3, size, size) float32 RGB 0..255: SFace's framing (ArcFace 112
+    template), scaled to `size` (SFace is fully convolutional up to its last feature map)."""
+    m = TO_ARCFACE * (size / 112)
+    out = np.empty((len(crops), 3, size, size), np.float32)
     for i, c in enumerate(crops):
-        out[i] = cv2.warpAffine(c, TO_ARCFACE, (112, 112), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)[None]
+        out[i] = cv2.warpAffine(c, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[None]
     return out
 
 
