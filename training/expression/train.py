@@ -1,13 +1,16 @@
 """Train the expression model's parts on FER2013 Training, choose on PublicTest, export ONNX.
 
-    python training/expression/prepare.py --flip          # crops + frozen SFace features (cached)
-    python training/expression/train.py --part last       # one part: emb | mid | last | cnn | eyes
-    python training/expression/train.py --ship last,cnn --with-eyes   # fuse, calibrate, export the model
+    make train-expression                                  # all of it: python -m training.expression.train
+    python -m training.expression.prepare --size 64 --flip # frozen SFace features (cached)
+    python -m training.expression.train --part last        # one part: emb | mid | last | cnn | eyes
+    python -m training.expression.train --ship last,mid    # fuse, calibrate, export the model
 
 Each part is trained on Training only; the epoch kept is the one with the best PublicTest accuracy.
-`--ship` picks the fusion weights (a grid) and the softmax temperature on PublicTest, and writes
-src/vultus/weights/expression.onnx plus training/expression/shipped.json. PrivateTest and CK+48 are
-never read here: bench/expression.py measures them.
+Shipping picks the parts (every combination of the trained face parts), their fusion weights (a
+grid), the softmax temperature and the emotion fusion's eye weight on PublicTest, and writes
+src/vultus/weights/expression.onnx (its SHA-256 goes into the spec), shipped.json and shipped.pt
+(the PyTorch state the ONNX file was exported from, for the agreement test). PrivateTest and CK+48
+are never read here: bench/expression.py measures them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from model import AppearanceCNN, EmbeddingHead, MapHead, Shipped
+from training.common.export import export_onnx
+
+from .model import AppearanceCNN, EmbeddingHead, MapHead, Shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "bench" / "results" / "expression"
@@ -129,19 +134,11 @@ def train_part(part: str, epochs: int, size: int, seed: int = 0) -> None:
     name = part if part == "cnn" else f"{part}_s{size}"
     torch.save(model.state_dict(), PARTS / f"{name}.pt")
     np.save(PARTS / f"{name}_public_logits.npy", logits_of(model, xv))
-    export(model.eval(), [(SPECS[part][1], x[:2])], PARTS / f"{name}.onnx")
+    export_onnx(model, torch.from_numpy(np.asarray(x[:2], np.float32)), PARTS / f"{name}.onnx",
+                input_names=(SPECS[part][1],), output_names=("logits",))
     (PARTS / f"{name}.json").write_text(json.dumps({"part": part, "size": size, "best_epoch": best[2],
                                                      "public_acc": best[0], "epochs": log}, indent=1))
     print(f"{part}: PublicTest accuracy {best[0]:.4f} at epoch {best[2]}")
-
-
-def export(model: nn.Module, named_examples: list[tuple[str, np.ndarray]], path: Path,
-           outputs: tuple[str, ...] = ("out",)) -> None:
-    examples = tuple(torch.from_numpy(np.asarray(v, np.float32)) for _, v in named_examples)
-    names = [n for n, _ in named_examples]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, examples, str(path), input_names=names, output_names=list(outputs), opset_version=17,
-                      dynamic_axes={n: {0: "batch"} for n in (*names, *outputs)}, dynamo=False)
 
 
 def part_name(part: str, size: int) -> str:
@@ -190,13 +187,32 @@ def ship(parts: list[str], with_eyes: bool, size: int) -> None:
                   "eye_weight": float(eye_weight), "fused_public_test": scores(yv, fuse(face_p, eyes_p, eye_weight))}
     shipped = Shipped({p: load_part(p, size) for p in parts}, dict(zip(parts, weights)), temperature, eyes, eyes_t,
                       names.index(SPECS["eyes"][1]) if with_eyes else 0).eval()
-    export(shipped, examples, SHIPPED, ("expression", "eye_region") if with_eyes else ("expression",))
+    sha256 = export_onnx(shipped, tuple(torch.from_numpy(np.asarray(x, np.float32)) for _, x in examples), SHIPPED,
+                         input_names=names, output_names=("expression", "eye_region") if with_eyes else ("expression",))
     torch.save(shipped.state_dict(), Path(__file__).parent / "shipped.pt")
-    report = {"parts": parts, "sface_size": size, "weights": dict(zip(parts, map(float, weights))), "temperature": temperature,
+    report = {"sha256": sha256, "parts": parts, "sface_size": size, "weights": dict(zip(parts, map(float, weights))), "temperature": temperature,
               "public_test": scores(yv, softmax(fused, temperature)),
               "public_test_uncalibrated": scores(yv, softmax(fused)), "inputs": names, **report}
     (Path(__file__).parent / "shipped.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+
+
+#: what `make train-expression` trains: heads on the two SFace maps, and the eye region (the
+#: appearance CNN is measured with --part cnn; it did not help the fusion on PublicTest)
+DEFAULT_PARTS = ("last", "mid", "eyes")
+
+
+def choose_parts(trained: list[str], size: int) -> list[str]:
+    """The combination of trained face parts with the best PublicTest accuracy (fused as in `ship`)."""
+    yv = data("PublicTest", "cnn", size)["labels"]
+    logits = {p: np.load(PARTS / f"{part_name(p, size)}_public_logits.npy") for p in trained}
+
+    def best(parts):
+        grid = [w for w in itertools.product(*[np.linspace(0.25, 1.0, 4)] * len(parts)) if max(w) == 1.0]
+        return max((sum(wi * logits[p] for wi, p in zip(w, parts)).argmax(1) == yv).mean() for w in grid)
+
+    combos = [list(c) for k in range(1, len(trained) + 1) for c in itertools.combinations(trained, k)]
+    return max(combos, key=lambda c: (best(c), -len(c)))
 
 
 def main() -> None:
@@ -204,7 +220,6 @@ def main() -> None:
     ap.add_argument("--part", choices=list(SPECS))
     ap.add_argument("--epochs", type=int, default=0, help="default: 40 for cnn, 30 for the heads")
     ap.add_argument("--ship", help="comma-separated trained parts to fuse and export")
-    ap.add_argument("--with-eyes", action="store_true", help="add the eye-region part as a second output")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--size", type=int, default=64, help="SFace input side the features were prepared at")
     args = ap.parse_args()
@@ -212,7 +227,16 @@ def main() -> None:
     if args.part:
         train_part(args.part, args.epochs or (40 if args.part == "cnn" else 30), args.size)
     if args.ship:
-        ship(args.ship.split(","), args.with_eyes, args.size)
+        ship(args.ship.split(","), (PARTS / f"{part_name('eyes', args.size)}.pt").exists(), args.size)
+    if args.part or args.ship:
+        return
+    from . import prepare  # everything, as `make train-expression` does
+
+    prepare.run(prepare.SETS, size=args.size, flip=True)
+    for part in DEFAULT_PARTS:
+        train_part(part, 30, args.size)
+    face_parts = [p for p in DEFAULT_PARTS if p != "eyes"]
+    ship(choose_parts(face_parts, args.size), True, args.size)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,13 @@ from .results import VideoResult
 SPANS = {"blink": "#d62728", "eyes_closed": "#7f7f7f"}
 
 
-def class_series(events, kind: str) -> tuple[list[float], dict[str, list[float]]]:
-    """Times and per-class probabilities of one kind of Label event (e.g. "expression")."""
+def class_series(events, output: str) -> tuple[list[float], dict[str, list[float]]]:
+    """Times and per-class probabilities of the events that carry a Label named `output` (e.g.
+    "expression", whichever analyzer made it)."""
     times, series = [], {}
     for e in events:
-        if e.kind != kind:
-            continue
-        label = next((v for v in e.data.values() if isinstance(v, Label)), None)
-        if label is None:
+        label = e.data.get(output)
+        if not isinstance(label, Label):
             continue
         times.append((e.start + e.end) / 2 if e.end is not None else e.start)
         for c, p in (label.scores or {label.value: label.confidence}).items():
@@ -32,20 +31,25 @@ def class_series(events, kind: str) -> tuple[list[float], dict[str, list[float]]
     return times, series
 
 
-def plot_timeline(result: VideoResult, path: Path, kinds: tuple[str, ...] = ("emotion", "expression")) -> Path:
-    """One panel per track that has class events or eye events; returns `path` (PNG)."""
+def plot_timeline(result: VideoResult, path: Path, outputs: tuple[str, ...] = ("emotion", "expression")) -> Path:
+    """One panel per track with class events (the first of `outputs` it has) or eye events;
+    returns `path` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tracks = [t for t in result.tracks if any(e.kind in (*kinds, *SPANS) for e in t.events)]
+    def labelled(e, o):
+        return isinstance(e.data.get(o), Label)
+
+    tracks = [t for t in result.tracks if any(e.kind in SPANS or any(labelled(e, o) for o in outputs)
+                                              for e in t.events)]
     fig, axes = plt.subplots(max(len(tracks), 1), 1, figsize=(10, 2.6 * max(len(tracks), 1)), squeeze=False)
     if not tracks:
         axes[0, 0].text(0.5, 0.5, "no expression or eye events", ha="center", va="center")
         axes[0, 0].axis("off")
     for ax, t in zip(axes[:, 0], tracks):
-        kind = next((k for k in kinds if any(e.kind == k for e in t.events)), None)
+        kind = next((o for o in outputs if any(labelled(e, o) for e in t.events)), None)
         if kind is not None:
             times, series = class_series(t.events, kind)
             for c, ps in sorted(series.items()):
