@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium
+.PHONY: install demo test bench clean chromium train-pad train-vcd record-vcd
 
 install: $(STAMP)
 
@@ -37,6 +37,18 @@ test: $(STAMP) chromium
 # missing and we may (root). Without it those tests skip and say why.
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# Models trained here (training/): the PAD CNN on NUAA, the VCD novelty model on documented camera
+# profiles; injected browser sessions for the VCD evaluation (bench/antispoof.py reports both).
+train-pad: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[train]"
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.pad.train
+
+train-vcd: $(STAMP)
+	$(BIN)/python -m training.vcd.train
+
+record-vcd: $(STAMP) chromium
+	$(BIN)/python -m training.vcd.record
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
