@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,7 +16,8 @@ from vultus.models.registry import Task
 from vultus.sessions import (FEATURE_NAMES, NoveltyModel, SessionError, check_session, feature_matrix, features,
                              read_sessions)
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import ROOT, vultus
+
 sys.path.insert(0, str(ROOT))
 from training.vcd import profiles  # noqa: E402  (the documented authentic profiles)
 
@@ -100,13 +98,6 @@ def test_read_sessions_labels(tmp_path, authentic):
     assert sorted(lab for lab, _ in items) == ["authentic"] * 3 + ["injected"]
     with pytest.raises(SessionError, match="no such file"):
         read_sessions([tmp_path / "missing.json"])
-
-
-def vultus(*args, ok=0):
-    p = subprocess.run([sys.executable, "-m", "vultus", *map(str, args)], capture_output=True, text=True, timeout=300)
-    assert p.returncode == ok, p.stderr
-    assert "Traceback" not in p.stderr
-    return p
 
 
 def test_vcd_train_and_check_cli(tmp_path, authentic):

@@ -115,14 +115,28 @@ class LivenessCheck:
 
         return self.checker.check(check_session(session))
 
-    def report(self, checked: Sequence[tuple[str, Liveness]], session: Mapping[str, Any] | str | None) -> LivenessReport:
-        source = self.session(session)
-        notes = () if session is not None else ("no capture session sent: virtual camera detection not run",)
-        return LivenessReport(tuple(checked), source, self.require_session, notes)
+    def screen_session(self, session: Mapping[str, Any] | str | None):
+        """Check the capture session before any face work: its verdict (None without a session), or
+        a `LivenessError` at once when it looks like a virtual camera (or is missing but required)."""
+        verdict = self.session(session)
+        self._raise_if_failed(LivenessReport((), verdict, self.require_session, self._notes(session)))
+        return verdict
 
-    def require(self, checked: Sequence[tuple[str, Liveness]], session: Mapping[str, Any] | str | None) -> LivenessReport:
-        """The report, or a `LivenessError` naming every failure."""
-        report = self.report(checked, session)
+    def require(self, checked: Sequence[tuple[str, Liveness]], session: Mapping[str, Any] | str | None,
+                verdict: Any = None) -> LivenessReport:
+        """The report on the faces and the session (its `verdict` when already computed), or a
+        `LivenessError` naming every failure."""
+        if verdict is None:
+            verdict = self.session(session)
+        report = LivenessReport(tuple(checked), verdict, self.require_session, self._notes(session))
+        self._raise_if_failed(report)
+        return report
+
+    @staticmethod
+    def _notes(session) -> tuple[str, ...]:
+        return () if session is not None else ("no capture session sent: virtual camera detection not run",)
+
+    @staticmethod
+    def _raise_if_failed(report: LivenessReport) -> None:
         if not report.passed:
             raise LivenessError("liveness check failed: " + "; ".join(report.failures()), report)
-        return report

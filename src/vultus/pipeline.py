@@ -161,12 +161,13 @@ class Pipeline:
                session: Mapping[str, Any] | str | None = None) -> Verification:
         """Same person or not, comparing the largest face of each image. With `liveness`, both faces
         (and the capture `session`, if given) must pass it first, or a `LivenessError` refuses."""
+        verdict = liveness.screen_session(session) if liveness is not None else None
         imgs = [load_image(x, name=n) for x, n in zip((a, b), names)]
         fa, fb = (self.embed_one(img, n) for img, n in zip(imgs, names))
         report = None
         if liveness is not None:
             report = liveness.require([(n or label, liveness.faces(img, [f])[0]) for img, f, n, label
-                                       in zip(imgs, (fa, fb), names, ("a", "b"))], session)
+                                       in zip(imgs, (fa, fb), names, ("a", "b"))], session, verdict)
         score = self.compare(fa, fb)
         threshold, far = self.recognizer.threshold(target_far)
         return Verification(same=score >= threshold, score=score, threshold=threshold,

@@ -29,8 +29,9 @@ import numpy as np
 from vultus.eval.metrics import auc, roc
 from vultus.eval.pad import eer_threshold, pad_metrics
 
+from vultus.models.analyze._texture import features
+
 from . import data
-from .features import features
 
 WEIGHTS = data.ROOT / "src" / "vultus" / "weights"
 SIZE = 64
@@ -110,6 +111,30 @@ def run_recipe(choice: dict, subjects: dict[str, list[str]], epochs: int) -> dic
         ts = classic_scores(model, features(test.images, choice["kind"]))
     return {"threshold": eer_threshold(vs, val.live), "test_scores": ts, "test_live": test.live,
             "missed": len(test.missed)}
+
+
+def export_linear(model, path: Path) -> None:
+    """A StandardScaler + LogisticRegression pipeline as ONNX: input `features` (N, D), output
+    `live` (N, 1), the probability of a live face."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    scaler, clf = model.steps[0][1], model.steps[-1][1]
+    if not hasattr(clf, "coef_"):
+        raise SystemExit(f"cannot export {type(clf).__name__} as a linear model")
+    d = len(scaler.mean_)
+    w = (clf.coef_[0] / scaler.scale_).astype(np.float32).reshape(d, 1)  # fold the scaler into the weights
+    b = np.array([clf.intercept_[0] - float((clf.coef_[0] * scaler.mean_ / scaler.scale_).sum())], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["features", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["logit"]),
+         helper.make_node("Sigmoid", ["logit"], ["live"])],
+        "pad_texture_linear",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["n", d])],
+        [helper.make_tensor_value_info("live", TensorProto.FLOAT, ["n", 1])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="vultus training/pad")
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
 
 
 def folds(k: int = 4) -> list[dict[str, list[str]]]:
@@ -193,18 +218,26 @@ def main() -> None:
         print(f"{fam} on test: {c['test']}")
         c.pop("val_scores", None)
 
-    if shipped["family"] != "cnn":
-        raise SystemExit("a classical model won on validation: export it (not implemented: the CNN has "
-                         "always won so far; see the figures above)")
-    from .cnn import export
-
     WEIGHTS.mkdir(parents=True, exist_ok=True)
-    export(cnn_models[shipped["scale"]], WEIGHTS / "pad.onnx", SIZE)
-    config = {"size": SIZE, "scale": shipped["scale"], "threshold": round(shipped["test"]["threshold"], 6),
-              "threshold_rule": "equal error rate on the validation subjects", "trained_on": "NUAA raw, subjects "
-              + ", ".join(split["train"]), "validation_subjects": split["val"]}
+    threshold = shipped["test"]["threshold"]
+    config = {"kind": "cnn" if shipped["family"] == "cnn" else "texture", "size": SIZE, "scale": shipped["scale"]}
+    if shipped["family"] == "cnn":
+        from .cnn import export
+
+        export(cnn_models[shipped["scale"]], WEIGHTS / "pad.onnx", SIZE)
+    else:  # the classifier as ONNX; its decision function's threshold becomes a probability one
+        model = fit_classic(shipped["kind"], shipped["classifier"], data.crops("train", SIZE, shipped["scale"]))
+        export_linear(model, WEIGHTS / "pad.onnx")
+        config["features"] = shipped["kind"]
+        threshold = float(1 / (1 + np.exp(-threshold)))
+    config.update({"threshold": round(threshold, 6), "threshold_rule": "equal error rate on the validation subjects",
+                   "chosen": {k: v for k, v in shipped.items() if k in ("family", "kind", "classifier", "scale", "epoch")},
+                   "trained_on": "NUAA raw, subjects " + ", ".join(split["train"]), "validation_subjects": split["val"]})
     (WEIGHTS / "pad.json").write_text(json.dumps(config, indent=1) + "\n")
     print("exported", WEIGHTS / "pad.onnx", config)
+    for fam, c in results["families"].items():
+        print(f"{fam}: val AUC {c['val_auc']:.4f}, val ACER {c['val']['acer']:.4f}, val d' {c['val_separation']:.2f}")
+    save(results, started)
 
     if not args.no_cv:
         results["cv"] = {}
@@ -224,10 +257,14 @@ def main() -> None:
                                   "auc_mean": float(np.mean([f["auc"] for f in per_fold])),
                                   "attacks": int((~live_all).sum()), "bona_fide": int(live_all.sum())}
             print(f"cv {fam} pooled: {results['cv'][fam]}")
+    save(results, started)
+
+
+def save(results: dict, started: float) -> None:
     results["seconds"] = round(time.time() - started)
     data.CACHE.mkdir(parents=True, exist_ok=True)
     (data.CACHE / "training.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
-    print("wrote", data.CACHE / "training.json", f"in {results['seconds']} s")
+    print("wrote", data.CACHE / "training.json", f"after {results['seconds']} s")
 
 
 if __name__ == "__main__":

@@ -139,7 +139,10 @@ def main() -> None:
         with sync_playwright() as p, open(args.out, "a") as out:
             for i, (path, variant, flags, query) in enumerate(todo):
                 try:
-                    session = record(p, chromium, harness.url, flags, query)
+                    try:
+                        session = record(p, chromium, harness.url, flags, query)
+                    except TimeoutError:  # a loaded machine can starve one browser: try once more
+                        session = record(p, chromium, harness.url, flags, query, timeout=180.0)
                 except (RuntimeError, TimeoutError) as e:
                     failed += 1
                     print(f"[{i + 1}/{len(todo)}] FAILED {path} {variant}: {e}", flush=True)

@@ -138,6 +138,7 @@ class Gallery:
         images = list(images)
         labels = list(names) if names is not None else [describe(im) for im in images]
         records, skipped, checked = [], [], []
+        verdict = liveness.screen_session(session) if liveness is not None else None
         for image, label in zip(images, labels):
             try:
                 img = load_image(image, name=label)
@@ -165,7 +166,7 @@ class Gallery:
         if not records:
             reasons = "; ".join(f"{s}: {r}" for s, r in skipped) or "no images given"
             raise QualityError(f"nothing enrolled for {name!r}: {reasons}", [r for _, r in skipped])
-        report = liveness.require(checked, session) if liveness is not None else None
+        report = liveness.require(checked, session, verdict) if liveness is not None else None
         return dataclasses.replace(self._commit(name, records, metadata, skipped, actor), liveness=report)
 
     def add_faces(self, name: str, faces: list[Face], image: np.ndarray | None = None,
@@ -255,13 +256,14 @@ class Gallery:
                  session: Mapping[str, Any] | str | None = None) -> list[Identification]:
         """Every face in an image, each with its decision. With `liveness`, every face (and the
         capture `session`, if given) must pass it first, or a `LivenessError` refuses."""
+        verdict = liveness.screen_session(session) if liveness is not None else None
         img = load_image(image, name=name)
         faces = self.pipeline.embed(img)
         reports: list[Any] = [None] * len(faces)
         if liveness is not None:
             label = describe(image, name)
             found = [(f"{label} face {i}", lv) for i, lv in enumerate(liveness.faces(img, faces))]
-            whole = liveness.require(found, session)
+            whole = liveness.require(found, session, verdict)
             reports = [dataclasses.replace(whole, faces=(item,)) for item in found]
         return [dataclasses.replace(self.search(f, target_far, top_k), liveness=r) for f, r in zip(faces, reports)]
 

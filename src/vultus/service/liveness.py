@@ -10,13 +10,14 @@ A failed check answers 422 `liveness_failed` with the report; nothing is stored.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from ..liveness import LivenessCheck
+from ..liveness import LivenessCheck, LivenessError
 from ..sessions import SessionError, check_session
 from .keys import ApiKey
 from .problems import Problem
@@ -52,9 +53,27 @@ def make_check(settings) -> LivenessCheck:
     return LivenessCheck(source_model=settings.vcd_model, require_session=settings.require_session)
 
 
-def record(settings, session: dict[str, Any] | None, verdict: Any, route: str, key: ApiKey) -> None:
-    """Append a received session and its verdict to the server's session log (`--record-sessions`),
-    so the deployment can label its own sessions and retrain (`vultus vcd train`)."""
+@contextmanager
+def recording(settings, session: dict[str, Any] | None, route: str, key: ApiKey) -> Iterator[dict[str, Any]]:
+    """Append the request's capture session and its verdict to the server's session log
+    (`vultus serve --record-sessions DIR`), refused or not, so the deployment can label its own
+    sessions and retrain (`vultus vcd train`). The route puts the verdict in the yielded dict."""
+    box: dict[str, Any] = {}
+    try:
+        yield box
+    except LivenessError as e:
+        _append(settings, session, e.report.source, route, key)
+        raise
+    _append(settings, session, box.get("verdict"), route, key)
+
+
+def verdict_of(result: Any) -> Any:
+    """The session verdict inside a result's liveness report (None without one)."""
+    report = getattr(result, "liveness", None)
+    return report.source if report is not None else None
+
+
+def _append(settings, session: dict[str, Any] | None, verdict: Any, route: str, key: ApiKey) -> None:
     if session is None or not settings.record_sessions:
         return
     import time
@@ -95,9 +114,9 @@ def install(read_scope) -> APIRouter:
                 out.update(width=img.shape[1], height=img.shape[0])
                 out["faces"] = [{"box": [round(float(v), 1) for v in f.box], **lv.to_dict()}
                                 for f, lv in zip(faces, state.liveness.faces(img, faces))]
-            verdict = state.liveness.session(session)
+            with recording(state.settings, session, "liveness", key) as rec:
+                rec["verdict"] = verdict = state.liveness.session(session)
             out["source"] = verdict.to_dict() if verdict is not None else None
-            record(state.settings, session, verdict, "liveness", key)
             return out
 
         return await _compute(request, work)

@@ -20,7 +20,7 @@ from ..quality import QualityPolicy
 from . import schemas as S
 from .jobs import QueueFull
 from .keys import ApiKey, KeyStoreError
-from .liveness import LivenessQ, SessionField, parse_session, record, requirement
+from .liveness import LivenessQ, SessionField, parse_session, recording, requirement, verdict_of
 from .problems import Problem
 from .uploads import Upload, check_pixels, clean_label, decode, read_body
 
@@ -188,9 +188,10 @@ async def verify(request: Request, key: ApiKey = Depends(READ), far: float = Far
 
     def work():
         a, b = (decode(up[f][0], state.settings.max_pixels) for f in "ab")
-        result = state.pipeline.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label), liveness=check,
-                                       session=session)
-        record(state.settings, session, result.liveness.source if result.liveness else None, "verify", key)
+        with recording(state.settings, session, "verify", key) as rec:
+            result = state.pipeline.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label),
+                                           liveness=check, session=session)
+            rec["verdict"] = verdict_of(result)
         return result.to_dict()
 
     return await _compute(request, work)
@@ -212,7 +213,10 @@ async def identify(request: Request, key: ApiKey = Depends(READ), far: float = F
         try:
             target = _far(far)
             img = decode(upload, state.settings.max_pixels)
-            results = state.gallery.identify(img, target, top_k, name=upload.label, liveness=check, session=session)
+            with recording(state.settings, session, "identify", key) as rec:
+                results = state.gallery.identify(img, target, top_k, name=upload.label, liveness=check,
+                                                 session=session)
+                rec["verdict"] = verdict_of(results[0]) if results else None
         except (VultusError, Problem) as e:  # failed attempts are audited too
             state.gallery.store.audit(key.id, "identify", None, {**what, "error": str(e)})
             raise
@@ -262,11 +266,12 @@ def _enroll(state, key: ApiKey, name: str, uploads: list[Upload], metadata, forc
     for u in uploads:  # refuse oversized images before any is decoded
         check_pixels(u, state.settings.max_pixels)
     try:
-        result = state.gallery.enroll(name, [u.data for u in uploads], metadata or None,
-                                      policy=None if force else QualityPolicy(),
-                                      names=[u.label for u in uploads], actor=key.id, liveness=liveness,
-                                      session=session)
-        record(state.settings, session, result.liveness.source if result.liveness else None, "enroll", key)
+        with recording(state.settings, session, "enroll", key) as rec:
+            result = state.gallery.enroll(name, [u.data for u in uploads], metadata or None,
+                                          policy=None if force else QualityPolicy(),
+                                          names=[u.label for u in uploads], actor=key.id, liveness=liveness,
+                                          session=session)
+            rec["verdict"] = verdict_of(result)
     except VultusError as e:  # refused enrollments are audited too
         state.gallery.store.audit(key.id, "enroll", name.strip()[:200] or None,
                                   {"images": len(uploads), "error": str(e)})

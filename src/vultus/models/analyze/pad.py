@@ -1,11 +1,13 @@
 """Presentation attack detection (PAD): is the face in front of the camera, or a photo of one?
 
-A small CNN trained here (`training/pad/`, `make train-pad`) on the NUAA Photograph Imposter
-database, genuine faces against printed-photo attacks, on a subject-disjoint split. It sees a
-square crop around the detector's box (a little context: paper edges and fingers help) and gives
-the probability that the face is live; the threshold is the operating point chosen on the
-validation subjects (model card: docs/models/pad.md). In video the per-frame scores of a track
-are averaged (`Liveness.combine`), which is steadier than any single frame.
+Trained here (`training/pad/`, `make train-pad`) on the NUAA Photograph Imposter database, genuine
+faces against printed-photo attacks, on a subject-disjoint split, choosing on the validation
+subjects between texture features with a linear classifier and a small CNN. The shipped model's
+`pad.json` says which won: `texture` (colour LBP + frequency spectrum of the crop, computed here,
+then the ONNX classifier) or `cnn` (the crop's pixels into the ONNX network). Either way it sees a
+square crop around the detector's box and gives the probability that the face is live; the
+threshold is the equal-error point on the validation subjects (model card: docs/models/pad.md).
+In video the per-frame scores of a track are averaged (`Liveness.combine`).
 
 What it has not seen: screen replays, masks, other cameras and lighting than NUAA's webcams.
 """
@@ -23,12 +25,12 @@ from ..registry import ModelSpec, Task, register
 
 SPEC = register(ModelSpec(
     name="pad", task=Task.ANALYZER, impl=__name__ + ":PresentationAttackDetector",
-    summary="Presentation attack detection (printed photos): a small CNN trained here on NUAA",
+    summary="Presentation attack detection (printed photos), trained here on NUAA",
     file="weights/pad.onnx",
-    sha256="0000000000000000000000000000000000000000000000000000000000000000",
-    extra_files={"config": ("weights/pad.json", "0000000000000000000000000000000000000000000000000000000000000000")},
+    sha256="c00d88cf743472a6e14764be0814f88984c415d459789e3fe146bc26c5e5e0e8",
+    extra_files={"config": ("weights/pad.json", "b315e16f078e110cfb62db48c3fd9e89efb43de1f22b22672127c2ae6df2fdf7")},
     licence="Apache-2.0 (code and weights); trained on NUAA, a research-only data set",
-    commercial_use=False, input_size="square face crop, 64x64 RGB",
+    commercial_use=False, input_size="square face crop, 64x64 RGB (texture features or pixels)",
     outputs=("liveness",), card="pad.md", training="training/pad/",
 ))
 
@@ -57,13 +59,19 @@ class PresentationAttackDetector:
         self.spec, self.name = spec, spec.name
         config = json.loads(spec.weights_path("config").read_text())
         self.size, self.scale = int(config["size"]), float(config["scale"])
+        self.kind, self.features = config["kind"], config.get("features", "")
         self.threshold = float(config["threshold"] if threshold is None else threshold)
         self._session = open_session(spec.weights_path(), dynamic_batch=True)
 
     def scores(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Probability that each face is live (before the threshold)."""
         crops = np.stack([face_crop(image, f, self.size, self.scale) for f in faces])
-        x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+        if self.kind == "texture":
+            from ._texture import features
+
+            x = features(crops, self.features).astype(np.float32)
+        else:
+            x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
         return self._session.run([x])[0].reshape(-1)
 
     def analyze(self, image: np.ndarray, faces: list[Face]) -> list[Face]:

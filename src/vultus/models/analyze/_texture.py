@@ -1,4 +1,6 @@
-"""Hand-made texture features for PAD: colour LBP histograms and a frequency spectrum.
+"""Hand-made texture features for presentation attack detection: colour LBP histograms and a
+frequency spectrum (used by the `pad` analyzer when its shipped model is a texture model, and by
+training/pad/ to fit it).
 
 - Colour LBP (after Boulkenafet, Komulainen and Hadid, "Face anti-spoofing based on color texture
   analysis", ICIP 2015): uniform LBP(8, 1) histograms of each channel of HSV and YCrCb; a printed
