@@ -13,7 +13,7 @@ import pytest
 from vultus.errors import ModelError
 from vultus.models import registry
 from vultus.models.registry import Task
-from vultus.sessions import (FEATURE_NAMES, NoveltyModel, SessionError, check_session, feature_matrix, features,
+from vultus.sessions import (FEATURE_NAMES, LABEL_FEATURES, NoveltyModel, SessionError, check_session, feature_matrix, features,
                              read_sessions)
 
 from .conftest import ROOT, vultus
@@ -68,7 +68,7 @@ def test_shipped_model_accepts_authentic_and_flags_virtual(authentic):
 
 def test_label_blind_model_still_sees_a_renamed_virtual_camera(authentic):
     x = feature_matrix(authentic)
-    model = NoveltyModel.fit(x, drop=("label_virtual_word", "label_is_path", "label_empty", "label_usb_id"))
+    model = NoveltyModel.fit(x, drop=LABEL_FEATURES)
     model.calibrate(x)
     renamed = virtual_camera(authentic[1])
     renamed["track"]["label"] = authentic[1]["track"]["label"]  # the attacker copies a real camera's name

@@ -132,8 +132,10 @@ def _controls(s: Mapping[str, Any]) -> float:
 FEATURES: tuple[Feature, ...] = (
     Feature("label_virtual_word", "the camera's label names virtual camera software or a fake device",
             lambda s: float(any(w in _label(s).lower() for w in VIRTUAL_WORDS)), 0.1, True),
-    Feature("label_is_path", "the camera's label is a file path (a browser playing a file as its camera)",
-            lambda s: float(bool(re.search(r"[/\\]|\.(y4m|mjpeg|mjpg)\b", _label(s), re.I))), 0.1, True),
+    Feature("label_is_path", "the camera's label is a video file's name (a browser playing a file as its camera)",
+            lambda s: float(bool(re.search(r"\.(y4m|mjpeg|mjpg)\s*$", _label(s), re.I))), 0.1, True),
+    Feature("label_token", "the label is a generated id, not a name (streams made by a page script carry one)",
+            lambda s: float(bool(re.fullmatch(r"[A-Za-z0-9+/=_-]{16,}", _label(s).strip()))), 0.1, True),
     Feature("label_empty", "the video track has no label (a canvas or element capture stream)",
             lambda s: float(not _label(s).strip()), 0.1, True),
     Feature("label_usb_id", "the label ends in a USB vendor:product id, as browsers show for USB cameras",
@@ -183,7 +185,7 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 #: features about the device's name only: an attacker can rename a virtual camera (a v4l2loopback
 #: card label, a patched driver), so the evaluation also reports the model without them
-LABEL_FEATURES = ("label_virtual_word", "label_is_path", "label_empty", "label_usb_id")
+LABEL_FEATURES = ("label_virtual_word", "label_is_path", "label_token", "label_empty", "label_usb_id")
 
 
 def check_session(session: Any) -> Mapping[str, Any]:

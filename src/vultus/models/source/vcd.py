@@ -21,7 +21,7 @@ SPEC = register(ModelSpec(
     name="vcd", task=Task.SOURCE_CHECK, impl=__name__ + ":VirtualCameraCheck",
     summary="Virtual camera detection from capture-session metadata (novelty model of authentic sessions)",
     file="weights/vcd.json",
-    sha256="4d9786e94eae38ebcb5307d69a2d3f33860cfdae86c722258f532153d155e1f5",
+    sha256="bc35f85c6d72acb29bcf684c3882e1a2a3bbb21073cfd749acd6e7439c77ed2f",
     licence="Apache-2.0 (code and model; fitted to generated sessions, no personal data)",
     modality=Modality.METADATA, input_size="the web collector's session summary (version 1)",
     outputs=("source",), card="vcd.md", training="training/vcd/",
