@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium train-pad train-vcd record-vcd
+.PHONY: install demo test bench clean chromium train-install record-vcd
 
 install: $(STAMP)
 
@@ -38,15 +38,21 @@ test: $(STAMP) chromium
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-# Models trained here (training/): the PAD CNN on NUAA, the VCD novelty model on documented camera
-# profiles; injected browser sessions for the VCD evaluation (bench/antispoof.py reports both).
-train-pad: $(STAMP)
+# Reproduce a shipped model from ../shared/data: make train-<model> runs training/<model>/train.py
+# (PyTorch's CPU build comes with the `train` extra; pip takes the torch wheel stored on this machine).
+TRAIN_STAMP := $(VENV)/.installed-train
+
+train-install: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[train]"
-	OMP_NUM_THREADS=1 $(BIN)/python -m training.pad.train
+	touch $(TRAIN_STAMP)
 
-train-vcd: $(STAMP)
-	$(BIN)/python -m training.vcd.train
+train-%: $(TRAIN_STAMP)
+	$(BIN)/python -m training.$*.train
 
+# Injected browser sessions for the virtual camera evaluation (bench/antispoof.py): Debian's
+# Chromium with its fake camera, file capture and script-injected streams (needs ffmpeg).
 record-vcd: $(STAMP) chromium
 	$(BIN)/python -m training.vcd.record
 
