@@ -94,3 +94,20 @@ def test_server_can_require_liveness_for_every_request(make_app, sessions, needs
             assert r.json()["kind"] == "liveness_failed" and r.json()["liveness"]["source"]["genuine"] is True
         else:
             assert r.status_code == 200 and r.json()["liveness"]["passed"] is True
+
+
+def test_received_sessions_are_recorded_for_retraining(make_app, sessions, tmp_path):
+    from fastapi.testclient import TestClient
+
+    real, fake = sessions
+    folder = tmp_path / "recorded"
+    app, keys = make_app(record_sessions=str(folder))
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {keys['enroll']}"}
+        assert client.post("/v1/liveness", headers=auth, json={"session": real}).status_code == 200
+        refused = client.post("/v1/identities?liveness=true", headers=auth, files=files(images=EX / "obama.jpg"),
+                              data={"name": "x", "session": json.dumps(fake)})
+        assert refused.status_code == 422
+    lines = [json.loads(x) for f in folder.glob("sessions-*.jsonl") for x in f.read_text().splitlines()]
+    assert [(x["route"], x["label"], x["verdict"]["genuine"]) for x in lines] == [("liveness", None, True),
+                                                                                  ("enroll", None, False)]

@@ -10,6 +10,7 @@ import json
 from vultus.service.keys import KeyStore
 from vultus.service.process import running_server
 
+from .conftest import EX
 from .test_browser import CHROMIUM_ARGS, chromium, until  # noqa: F401  (the fixture skips without chromium)
 
 
@@ -66,6 +67,17 @@ def test_fake_camera_is_flagged_as_virtual_through_the_page(chromium, tmp_path):
             assert checked["source"]["explanations"], checked
             assert page.evaluate("async () => (await fetch('/v1/identities', {headers: {Authorization: 'Bearer ' + "
                                  + json.dumps(key) + "}})).json()") == []  # nothing was enrolled
+
+            # verify: the second photo from the webcam goes through the same check
+            page.click("nav >> text=Verify")
+            page.set_input_files("#verify-a", str(EX / "obama.jpg"))
+            page.click("#vcam-start")
+            until(page, "() => document.querySelector('#vcam').videoWidth > 0")
+            page.click("#vcam-snap")
+            until(page, "() => !document.querySelector('#vcam-shot').hidden")
+            page.click("#verify-form button[type=submit]")
+            expect(status).to_contain_text("Not verified", timeout=60_000)
+            expect(page.locator("#verify .liveness-result")).to_contain_text("looks VIRTUAL")
             assert errors == [], errors
         finally:
             browser.close()
