@@ -171,7 +171,7 @@ def test_web_page_end_to_end(chromium, tmp_path, needs_calibration):
             page.click("nav >> text=Verify")
             page.set_input_files("#verify-a", str(EX / "obama.jpg"))
             page.set_input_files("#verify-b", str(EX / "obama3.jpg"))
-            page.click("#verify-form button")
+            page.click("#verify-form button[type=submit]")
             expect(page.locator("#verify-result")).to_contain_text("Same person")
             page.screenshot(path=SHOTS / "04-verify.png", full_page=True)
 
