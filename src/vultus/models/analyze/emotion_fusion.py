@@ -14,7 +14,8 @@ learned model, and its eye side is what can be measured:
   open-eye sample in a window, p = p_face.
 
 Each window is a `TrackEvent("emotion", start, end)` with the fused label, both cues, the blinks and
-the share of time the eyes were shut; the summary is the duration-weighted mean over windows.
+the share of time the eyes were shut; the summary is the duration-weighted mean over windows (the
+last, partial window counts in the summary only: a track's end reports no events).
 What this cannot show without EMER's data: whether blink rate, fixations or saccades tell felt
 emotion apart from a displayed expression, which is EMER's main claim; here they are reported
 beside the estimate, never folded into it.
@@ -41,7 +42,7 @@ SPEC = register(ModelSpec(
 ))
 
 #: weight of the eye cue in the geometric mean, chosen on FER2013 PublicTest (training/expression/shipped.json)
-EYE_WEIGHT = 0.0
+EYE_WEIGHT = 0.05
 
 
 def fuse(face: np.ndarray, eyes: np.ndarray | None, weight: float = EYE_WEIGHT) -> np.ndarray:

@@ -24,7 +24,7 @@ SPEC = register(ModelSpec(
     name="expression", task=Task.ANALYZER, impl=__name__ + ":Expression",
     summary="7 facial expressions: a head trained here on frozen SFace features (+ appearance CNN), calibrated",
     package=None, file="weights/expression.onnx",
-    sha256="",
+    sha256="c9dfb7df041c8a9607171669af39e0bc1a196edf0982fd9a6545452557f2484e",
     licence="Apache-2.0 (trained here; FER2013 is for non-commercial research, SFace backbone Apache-2.0)",
     commercial_use=False, input_size="48x48 grey crop aligned to 5 landmarks (SFace part: 112x112 from it)",
     outputs=("expression",), card="expression.md", training="training/expression/",
