@@ -71,6 +71,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    from vultus.errors import ModelError
+    from vultus.models import registry
+    from vultus.pipeline import DEFAULT_LANDMARKER
+
+    try:
+        registry.get(DEFAULT_LANDMARKER)
+    except ModelError as e:
+        sys.exit(f"bench/eyes.py needs the dense landmarker the eyes analyzer runs on: {e}")
     notes = json.loads(ANNOTATIONS.read_text())
     rows, total = [], {"tp": 0, "fp": 0, "fn": 0, "onsets": []}
     for name, clip in notes["clips"].items():

@@ -133,7 +133,7 @@ def plot_confusions(panels: list[tuple[str, np.ndarray]], path: Path, classes=CL
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = min(len(panels), 3)
+    cols = 2 if len(panels) == 4 else min(len(panels), 3)
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
     for ax in axes.flat[len(panels):]:

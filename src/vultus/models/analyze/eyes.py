@@ -185,7 +185,7 @@ class EyeBehaviour:
         o = np.array(state.openness)
         durations = [e - s for s, e, _ in state.blinks]
         closed = sum(e - s for s, e, _ in state.blinks) + sum(e - s for s, e in state.closed_spans)
-        gaze = np.array(state.gaze) if state.gaze else np.full((1, 2), np.nan)
+        gaze = np.array(state.gaze) if state.gaze else np.zeros((1, 2))  # no iris: no gaze movement measured
         fix = [e - s for s, e, _, _ in state.fixations]
         features = dict(zip(EYE_FEATURES, (
             len(state.blinks) / minutes, float(np.mean(durations)) if durations else 0.0, float(o.mean()),
