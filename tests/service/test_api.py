@@ -160,6 +160,15 @@ def test_analyze_runs_a_shipped_analyzer(api):
     assert r.json()["faces"][0]["attributes"]["gender"]["value"] == "male"
 
 
+def test_analyze_expression_with_its_baseline(api):
+    r = api.post("/v1/analyze?analyzers=expression,fer_minixception", "read",
+                 files={"image": ("obama.jpg", OBAMA.read_bytes())})
+    assert r.status_code == 200, r.text
+    attrs = r.json()["faces"][0]["attributes"]
+    assert attrs["expression"]["value"] == "happy" and attrs["fer_expression"]["value"] == "happy"
+    assert abs(sum(attrs["expression"]["scores"].values()) - 1) < 1e-3
+
+
 # -- bad input -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/v1/detect", "/v1/identify", "/v1/analyze"])
 def test_corrupt_images_name_the_upload(api, path):
