@@ -12,9 +12,10 @@ landmarker gives them):
   midpoint, positive toward the subject's left (image +x for an unmirrored camera), y up from the
   corner line in eye widths; the mean of both eyes. It is where the eyes point relative to the
   head, not a calibrated gaze;
-- fixations and saccades (iris only): velocity-threshold identification (I-VT) on the gaze proxy:
-  faster than `saccade_speed` gaze units per second is a saccade; a still span of at least
-  `min_fixation` seconds is a fixation.
+- fixations and saccades (iris only): velocity-threshold identification (I-VT) on the gaze proxy,
+  smoothed frame to frame (the iris points jitter): consecutive frames faster than `saccade_speed`
+  gaze units per second are one saccade; a still span of at least `min_fixation` seconds is a
+  fixation.
 
 The track summary gives blink count and rate, durations, openness, gaze and fixation statistics, and
 `eye_features`: these statistics as one fixed-length vector, for a fusion model learned where
@@ -44,6 +45,7 @@ SPEC = register(ModelSpec(
 # MediaPipe mesh vertices: (outer corner, inner corner, two upper-lid points, the two lower-lid points
 # below them) of the image-left eye (the subject's right) and the image-right eye
 EYE_POINTS = {"right": (33, 133, (160, 158), (144, 153)), "left": (263, 362, (387, 385), (373, 380))}
+GAZE_SMOOTHING = 0.5  # weight of the new frame's gaze in the running (exponential) mean
 EYE_FEATURES = ("blink_rate", "blink_duration", "openness_mean", "openness_std", "closed_fraction",
                 "gaze_x_std", "gaze_y_std", "fixation_rate", "fixation_duration", "saccade_rate")
 
@@ -89,6 +91,7 @@ class EyeState:
     fix_start: float | None = None
     fixations: list = field(default_factory=list)  # (start, end, x, y)
     saccades: int = 0
+    saccade: tuple | None = None  # (start, peak speed) of the saccade under way
     last_gaze: tuple | None = None
 
 
@@ -150,18 +153,28 @@ class EyeBehaviour:
 
     def _gaze(self, state: EyeState, time: float, g: tuple[float, float]) -> list[TrackEvent]:
         if not np.isfinite(g[0]) or state.closed_since is not None:  # no gaze through shut lids
-            state.last_gaze = None
+            state.last_gaze, state.saccade = None, None
             return self._end_fixation(state, time)
+        if state.last_gaze is not None:  # halve the iris points' frame-to-frame jitter
+            g = tuple(GAZE_SMOOTHING * a + (1 - GAZE_SMOOTHING) * b for a, b in zip(g, state.last_gaze[1]))
         state.gaze.append(g)
         events: list[TrackEvent] = []
         if state.last_gaze is not None and time > state.last_gaze[0]:
-            speed = np.hypot(g[0] - state.last_gaze[1][0], g[1] - state.last_gaze[1][1]) / (time - state.last_gaze[0])
+            last_time, last = state.last_gaze
+            speed = float(np.hypot(g[0] - last[0], g[1] - last[1]) / (time - last_time))
             if speed > self.saccade_speed:
-                state.saccades += 1
-                events += self._end_fixation(state, time)
-                events.append(TrackEvent("saccade", state.last_gaze[0], time, {"speed": round(float(speed), 2)}))
-            elif state.fix_start is None:
-                state.fix_start = state.last_gaze[0]
+                if state.saccade is None:  # a saccade starts: the fixation before it ends
+                    events += self._end_fixation(state, time)
+                    state.saccade = (last_time, speed)
+                state.saccade = (state.saccade[0], max(state.saccade[1], speed))
+            else:
+                if state.saccade is not None:  # one saccade over however many frames it took
+                    state.saccades += 1
+                    events.append(TrackEvent("saccade", state.saccade[0], last_time,
+                                             {"peak_speed": round(state.saccade[1], 2)}))
+                    state.saccade = None
+                if state.fix_start is None:
+                    state.fix_start = last_time
         state.last_gaze = (time, g)
         return events
 
