@@ -2,10 +2,11 @@
 
 MotivNet's recipe on what ships offline: SFace, a face network pretrained on far more faces than
 any expression data set, stays frozen; it is cut in memory after an inner layer (its identity
-embedding is trained to ignore expressions, its inner feature maps are not) and a light head trained
-on FER2013 reads that map. A small appearance CNN trained here on the same crops may be fused in;
-which parts ship is chosen on FER2013 PublicTest (training/expression/, model card
-docs/models/expression.md). The probabilities are calibrated (temperature fitted on PublicTest).
+embedding is trained to ignore expressions, its inner feature maps are not) and light heads trained
+on FER2013 read two of its maps; which parts ship and how they are weighted is chosen on FER2013
+PublicTest (training/expression/, model card docs/models/expression.md). The probabilities are
+calibrated (temperature fitted on PublicTest). A second output gives the eye region's own
+probabilities, for the `emotion` fusion.
 
 Every face is first aligned to a FER2013-like 48x48 grey crop (`_fer_crops`), so photos look to the
 networks as the training images did.
@@ -22,7 +23,7 @@ from ._fer_crops import cnn_input, expression_crop, sface_input, to_label
 
 SPEC = register(ModelSpec(
     name="expression", task=Task.ANALYZER, impl=__name__ + ":Expression",
-    summary="7 facial expressions: a head trained here on frozen SFace features (+ appearance CNN), calibrated",
+    summary="7 facial expressions: light heads trained here on two frozen SFace maps, calibrated (+ eye region)",
     package=None, file="weights/expression.onnx",
     sha256="c9dfb7df041c8a9607171669af39e0bc1a196edf0982fd9a6545452557f2484e",
     licence="Apache-2.0 (trained here; FER2013 is for non-commercial research, SFace backbone Apache-2.0)",
