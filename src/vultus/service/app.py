@@ -93,8 +93,15 @@ class State:
     def _run_video(self, job, progress) -> dict[str, Any]:
         from ..video import analyze_video
 
-        result = analyze_video(job.path, self.gallery, progress=progress, **job.options).to_dict()
-        result["source"] = job.filename  # the server's temp path means nothing to the client
+        from ..video.decode import VideoError
+
+        # the server's temp path means nothing to the client and tells it about the server: every
+        # message and field names the client's file instead
+        result = _replace_text(analyze_video(job.path, self.gallery, progress=progress, **job.options).to_dict(),
+                               str(job.path), job.filename)
+        result["source"] = job.filename
+        if not result.get("frames"):  # nothing decoded: a failed job, not an empty success
+            raise VideoError(result.get("error") or f"{job.filename}: no frame could be decoded")
         names = sorted({t["identity"] for t in result.get("tracks", []) if t.get("identity")})
         self.gallery.store.audit(job.owner, "identify_video", None,
                                  {"job": job.id, "file": job.filename, "tracks": len(result.get("tracks", [])),
@@ -105,6 +112,17 @@ class State:
         self.jobs.close()
         self.keys.close()
         self.gallery.close()
+
+
+def _replace_text(value: Any, old: str, new: str) -> Any:
+    """`value` (JSON-like) with `old` replaced by `new` in every string it holds."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _replace_text(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_text(v, old, new) for v in value]
+    return value
 
 
 class SecurityHeaders:

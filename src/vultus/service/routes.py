@@ -21,7 +21,7 @@ from . import schemas as S
 from .jobs import QueueFull
 from .keys import ApiKey, KeyStoreError
 from .problems import Problem
-from .uploads import Upload, check_pixels, clean_label, decode, read_body
+from .uploads import Upload, check_pixels, clean_label, decode, json_body, read_body, read_form, validated
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def require(scope: str) -> Callable[..., ApiKey]:
     def check(request: Request, bearer: Optional[HTTPAuthorizationCredentials] = Depends(_bearer),
               header: Optional[str] = Depends(_header)) -> ApiKey:
         state = request.app.state.vultus
-        text = header or (bearer.credentials if bearer else None)
+        text = _credentials(request)
         if not text:
             raise Problem(401, "unauthorized", "an API key is required: send 'Authorization: Bearer <key>' "
                           "or 'X-API-Key: <key>' (create one with `vultus keys create`)",
@@ -57,6 +57,25 @@ def require(scope: str) -> Callable[..., ApiKey]:
         return key
 
     return check
+
+
+def _credentials(request: Request) -> str | None:
+    """The one key a request carries. Two different credentials (an X-API-Key and an Authorization
+    header that is not `Bearer` of the same key) are refused rather than resolved by picking one:
+    a proxy or client that adds its own header must not silently change who the caller is."""
+    header = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization")
+    bearer = None
+    if auth is not None:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Problem(401, "unauthorized", "the Authorization header must be 'Bearer <key>'",
+                          headers={"WWW-Authenticate": "Bearer"})
+        bearer = value.strip()
+    if header is not None and bearer is not None and header.strip() != bearer:
+        raise Problem(401, "unauthorized", "conflicting credentials: X-API-Key and Authorization carry "
+                      "different keys; send one", headers={"WWW-Authenticate": "Bearer"})
+    return bearer or (header.strip() if header else None)
 
 
 READ, ENROLL, ADMIN = require("read"), require("enroll"), require("admin")
@@ -94,6 +113,8 @@ def _far(far: float) -> float:
     return far
 
 
+# face ids are SQLite row ids: positive 64-bit integers (a larger number is a 422, not a crash)
+FaceId = PathParam(..., ge=1, le=2**63 - 1, description="A face's id, from enroll or an identity's face_records")
 FarQ = Query(1e-3, description="Target false accept rate; its calibrated threshold decides")
 
 
@@ -281,10 +302,15 @@ def get_identity(request: Request, name: str = PathParam(...), key: ApiKey = Dep
 
 
 @router.patch("/identities/{name:path}", response_model=S.IdentityOut, tags=["gallery"], responses=ERRORS)
-def rename_identity(request: Request, body: S.Rename, name: str = PathParam(...),
-                    key: ApiKey = Depends(ENROLL)) -> dict[str, Any]:
+async def rename_identity(request: Request, name: str = PathParam(...),
+                          key: ApiKey = Depends(ENROLL)) -> dict[str, Any]:
     """Rename an identity (409 if the new name is taken)."""
-    gallery = _state(request).gallery
+    # the body is read after the key is checked (a declared body would be read before)
+    body = validated(S.Rename, await json_body(request))
+    return await anyio.to_thread.run_sync(_rename, _state(request).gallery, name, body, key)
+
+
+def _rename(gallery, name: str, body: S.Rename, key: ApiKey) -> dict[str, Any]:
     gallery.store.identity(name)
     if body.name.strip() != name and any(i.name == body.name.strip() for i in gallery.identities()):
         raise Problem(409, "conflict", f"an identity named {body.name.strip()!r} already exists")
@@ -300,7 +326,7 @@ def delete_identity(request: Request, name: str = PathParam(...), key: ApiKey = 
 
 @router.get("/faces/{face_id}/thumbnail", tags=["gallery"], responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
             response_class=Response)
-def thumbnail(request: Request, face_id: int, key: ApiKey = Depends(READ)) -> Response:
+def thumbnail(request: Request, face_id: int = FaceId, key: ApiKey = Depends(READ)) -> Response:
     """The JPEG thumbnail of one enrolled face. Not cached by browsers: it is biometric data."""
     data = _state(request).gallery.store.thumbnail(face_id)
     if not data:
@@ -309,7 +335,7 @@ def thumbnail(request: Request, face_id: int, key: ApiKey = Depends(READ)) -> Re
 
 
 @router.delete("/faces/{face_id}", tags=["gallery"], responses=ERRORS, status_code=status.HTTP_204_NO_CONTENT)
-def delete_face(request: Request, face_id: int, key: ApiKey = Depends(ENROLL)) -> Response:
+def delete_face(request: Request, face_id: int = FaceId, key: ApiKey = Depends(ENROLL)) -> Response:
     """Delete one face (template and thumbnail) of an identity."""
     _state(request).gallery.remove_face(face_id, actor=key.id)
     return Response(status_code=204)
@@ -371,7 +397,7 @@ async def create_job(request: Request, key: ApiKey = Depends(READ), far: float =
     state = _state(request)
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
         raise Problem(415, "unsupported_media_type", "send the video as multipart/form-data, field 'video'")
-    form = await request.form(max_files=1, max_fields=5)
+    form = await read_form(request, max_files=1, max_fields=5)
     try:
         video = form.get("video")
         if not isinstance(video, UploadFile):

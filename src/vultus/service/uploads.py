@@ -14,12 +14,13 @@ import json
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,7 +120,7 @@ async def read_body(request: Request, files: dict[str, tuple[int, int]],
     fields: dict[str, Any] = {}
     most = sum(hi for _, hi in files.values())
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form(max_files=most, max_fields=20)
+        form = await read_form(request, max_files=most, max_fields=20)
         try:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
@@ -134,10 +135,7 @@ async def read_body(request: Request, files: dict[str, tuple[int, int]],
         finally:
             await form.close()
     elif ctype == "application/json":
-        try:
-            raw = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Problem(400, "invalid_request", "the body is not valid JSON") from None
+        raw = parse_json(await request.body())
         if not isinstance(raw, dict):
             raise Problem(422, "invalid_request", "the JSON body must be an object")
         for key in files:
@@ -157,20 +155,77 @@ async def read_body(request: Request, files: dict[str, tuple[int, int]],
             raise Problem(422, "invalid_request", f"missing image field {key!r}")
         if len(uploads[key]) > hi:
             raise Problem(413, "too_large", f"{key}: at most {hi} image(s) per request")
-    if model is None:
-        return None, uploads
+    return (None if model is None else validated(model, fields)), uploads
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], value: Any) -> M:
+    """`value` checked against `model`, or a 422 naming each field that is wrong."""
     try:
-        return model.model_validate(fields), uploads
+        return model.model_validate(value)
     except ValidationError as e:
-        detail = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise Problem(422, "invalid_request", detail) from None
+        raise Problem(422, "invalid_request", "; ".join(
+            f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in e.errors())) from None
 
 
 def _json_field(key: str, value: str) -> Any:
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        raise Problem(422, "invalid_request", f"{key}: not valid JSON") from None
+        return parse_json(value, key)
+    except Problem as e:
+        raise Problem(422, e.kind, e.detail) from None
+
+
+async def json_body(request: Request) -> Any:
+    """The parsed JSON body of a request that must send JSON (415 for anything else)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise Problem(415, "unsupported_media_type", f"send application/json, not {ctype or 'no content type'}")
+    return parse_json(await request.body())
+
+
+#: Deeper JSON is refused: nobody needs it, and Python's parser and encoder recurse on nesting.
+MAX_JSON_DEPTH = 32
+
+
+def parse_json(raw: bytes | str, what: str = "the body") -> Any:
+    """The JSON value of `raw`: 400 if it is not JSON, 422 if nested deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Problem(400, "invalid_request", f"{what} is not valid JSON") from None
+    except RecursionError:  # far deeper than the limit
+        raise Problem(422, "invalid_request", f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise Problem(422, "invalid_request", f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """Levels of arrays and objects in a parsed JSON value (a scalar is 0), without recursion."""
+    depth, level = 0, [(value, 1)]
+    while level:
+        item, d = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            depth = max(depth, d)
+            level.extend((c, d + 1) for c in children)
+    return depth
+
+
+async def read_form(request: Request, max_files: int, max_fields: int):
+    """The multipart (or urlencoded) form, with more files or fields than allowed a 413, as the
+    count checks after parsing say, and a malformed form a 400."""
+    try:
+        return await request.form(max_files=max_files, max_fields=max_fields)
+    except StarletteHTTPException as e:
+        detail = str(e.detail)
+        if detail.startswith("Too many files"):
+            raise Problem(413, "too_large", f"at most {max_files} file(s) per request") from None
+        if detail.startswith("Too many fields"):
+            raise Problem(413, "too_large", f"at most {max_fields} form field(s) per request") from None
+        raise Problem(400, "invalid_request", f"malformed form body: {detail}") from None
 
 
 def check_pixels(upload: Upload, max_pixels: int) -> None:
