@@ -26,9 +26,17 @@ def register(app: typer.Typer) -> None:
                                                     help="Requests running models at once (default: CPU cores)."),
               max_upload_mb: float = typer.Option(20, "--max-upload-mb", help="Largest image request body."),
               max_video_mb: float = typer.Option(500, "--max-video-mb", help="Largest video upload."),
-              max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image, in pixels."),
-              max_connections: int = typer.Option(64, "--max-connections",
-                                                  help="Open connections at once; more get a 503."),
+              max_pixels: int = typer.Option(16_000_000, "--max-pixels",
+                                             help="Largest image decoded, in pixels (a JPEG up to 4x this is "
+                                                  "decoded at half size)."),
+              max_connections: int = typer.Option(1000, "--max-connections", min=16,
+                                                  help="Open connections at once; past it, the longest idle "
+                                                       "ones are closed to make room."),
+              header_timeout: float = typer.Option(10, "--header-timeout", min=0.1,
+                                                   help="Seconds a client has to send a request's headers, "
+                                                        "from connecting or from its previous response."),
+              keep_alive: float = typer.Option(5, "--keep-alive", min=0.1,
+                                               help="Seconds an idle keep-alive connection stays open."),
               rate: float = typer.Option(10, "--rate", help="Requests per second per key (0: no limit)."),
               burst: int = typer.Option(20, "--burst", help="Requests a key may send at once."),
               cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin",
@@ -44,6 +52,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from ..service import Settings, create_app
+        from ..service.connections import uvicorn_options
 
         if not _loopback(host):
             err.print(f"[yellow]warning:[/] binding {host}: other machines can reach this server. Keys are "
@@ -67,8 +76,8 @@ def register(app: typer.Typer) -> None:
         err.print(f"vultus {state.gallery.recognizer.key} on {len(state.gallery.identities())} identities: "
                   f"http://{host}:{port}/  (API docs: /docs)")
         # one process: the gallery index, the rate limits and the video jobs live in its memory
-        uvicorn.run(application, host=host, port=port, log_level=log_level, workers=1,
-                    limit_concurrency=max_connections, timeout_graceful_shutdown=10, server_header=False)
+        uvicorn.run(application, host=host, port=port, log_level=log_level, workers=1, timeout_graceful_shutdown=10,
+                    server_header=False, **uvicorn_options(header_timeout, keep_alive, max_connections))
 
     @keys.command("create")
     def create(gallery: Path = GalleryOpt,

@@ -27,6 +27,7 @@ from ..gallery import Gallery
 from ..models import registry
 from ..pipeline import Pipeline
 from . import problems
+from .decoding import DecodeGate
 from .jobs import JobManager
 from .keys import KeyStore
 from .ratelimit import RateLimiter
@@ -40,7 +41,9 @@ MiB = 1024 * 1024
 class Settings:
     max_upload_bytes: int = 20 * MiB  # one image request (enroll may carry several images)
     max_video_bytes: int = 500 * MiB  # one video upload
-    max_pixels: int = 40_000_000  # per image, checked from its header before decoding
+    max_pixels: int = 16_000_000  # per image, checked from its header before decoding (JPEG: 4x, at half size)
+    decode_budget_pixels: int = 0  # large images decoded and held at once; 0: max_pixels
+    small_pixels: int = 4_000_000  # images up to this size are decoded without waiting for that budget
     max_images: int = 20  # per enroll request
     rate: float = 10.0  # requests per second per key, on average; 0 turns limiting off
     burst: int = 20  # requests a key may send at once after being idle
@@ -69,6 +72,8 @@ class State:
         self.keys = keys
         self.settings = settings
         self.limiter = RateLimiter(settings.rate, settings.burst)
+        self.decoding = DecodeGate(settings.max_pixels, settings.decode_budget_pixels or settings.max_pixels,
+                                   settings.small_pixels)
         self.jobs = JobManager(self._run_video, max_queued=settings.max_video_jobs)
         self._compute = None
 

@@ -21,7 +21,8 @@ from . import schemas as S
 from .jobs import QueueFull
 from .keys import ApiKey, KeyStoreError
 from .problems import Problem
-from .uploads import Upload, check_pixels, clean_label, decode, json_body, read_body, read_form, validated
+from .decoding import Decoded, rescale
+from .uploads import Upload, clean_label, json_body, read_body, read_form, validated
 
 T = TypeVar("T")
 
@@ -164,15 +165,16 @@ def me(key: ApiKey = Depends(READ)) -> dict[str, Any]:
 async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any]:
     """Every face in an image: box, score, 5 landmarks and quality."""
     _, up = await read_body(request, {"image": (1, 1)})
-    max_pixels = _state(request).settings.max_pixels
+    state = _state(request)
 
-    def work():
-        img = decode(up["image"][0], max_pixels)
-        with _state(request).pipeline_slot() as pipe:
-            faces = pipe.detect(img)
-        return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces]}
+    def work(image: Decoded):
+        with state.pipeline_slot() as pipe:
+            faces = pipe.detect(image.array)
+        return {"width": image.width, "height": image.height,
+                "faces": [rescale(f.to_dict(), image.scale) for f in faces]}
 
-    return await _compute(request, work)
+    async with state.decoding.decoded(up["image"], state.compute) as (image,):
+        return await _compute(request, work, image)
 
 
 @router.post("/analyze", response_model=S.AnalyzeOut, tags=["faces"], responses=ERRORS,
@@ -191,16 +193,17 @@ async def analyze(request: Request, key: ApiKey = Depends(READ),
     _, up = await read_body(request, {"image": (1, 1)})
     state = _state(request)
 
-    def work():
-        img = decode(up["image"][0], state.settings.max_pixels)
+    def work(image: Decoded):
+        img = image.array
         with state.pipeline_slot() as pipe:
             faces = pipe.detect(img)
         for name in wanted:
             faces = registry.load(name, "analyzer").analyze(img, faces)
-        return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces],
-                "analyzers": ["quality", *wanted]}
+        return {"width": image.width, "height": image.height,
+                "faces": [rescale(f.to_dict(), image.scale) for f in faces], "analyzers": ["quality", *wanted]}
 
-    return await _compute(request, work)
+    async with state.decoding.decoded(up["image"], state.compute) as (image,):
+        return await _compute(request, work, image)
 
 
 @router.post("/verify", response_model=S.VerifyOut, tags=["faces"], responses=ERRORS,
@@ -210,12 +213,14 @@ async def verify(request: Request, key: ApiKey = Depends(READ), far: float = Far
     _, up = await read_body(request, {"a": (1, 1), "b": (1, 1)})
     state = _state(request)
 
-    def work():
-        a, b = (decode(up[f][0], state.settings.max_pixels) for f in "ab")
-        with state.pipeline_slot() as pipe:
-            return pipe.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label)).to_dict()
+    target = _far(far)
 
-    return await _compute(request, work)
+    def work(a: Decoded, b: Decoded):
+        with state.pipeline_slot() as pipe:
+            return pipe.verify(a.array, b.array, target, names=(up["a"][0].label, up["b"][0].label)).to_dict()
+
+    async with state.decoding.decoded([up["a"][0], up["b"][0]], state.compute) as (a, b):
+        return await _compute(request, work, a, b)
 
 
 @router.post("/identify", response_model=S.IdentifyOut, tags=["faces"], responses=ERRORS,
@@ -226,23 +231,25 @@ async def identify(request: Request, key: ApiKey = Depends(READ), far: float = F
     _, up = await read_body(request, {"image": (1, 1)})
     state = _state(request)
     upload = up["image"][0]
+    what = {"image": upload.label, "sha256": hashlib.sha256(upload.data).hexdigest(), "bytes": len(upload.data)}
 
-    def work():
-        what = {"image": upload.label, "sha256": hashlib.sha256(upload.data).hexdigest(), "bytes": len(upload.data)}
-        try:
-            target = _far(far)
-            img = decode(upload, state.settings.max_pixels)
-            with state.pipeline_slot() as pipe:  # Gallery.identify, with this thread's own detector
-                faces = pipe.embed(img)
-            results = [state.gallery.search(f, target, top_k) for f in faces]
-        except (VultusError, Problem) as e:  # failed attempts are audited too
-            state.gallery.store.audit(key.id, "identify", None, {**what, "error": str(e)})
-            raise
+    def work(image: Decoded, target: float):
+        with state.pipeline_slot() as pipe:  # Gallery.identify, with this thread's own detector
+            faces = pipe.embed(image.array)
+        results = [state.gallery.search(f, target, top_k) for f in faces]
         state.gallery.store.audit(key.id, "identify", None, {
             **what, "faces": len(results), "identities": [r.identity for r in results]})
-        return {"width": img.shape[1], "height": img.shape[0], "faces": [r.to_dict() for r in results]}
+        return {"width": image.width, "height": image.height,
+                "faces": [rescale(r.to_dict(), image.scale) for r in results]}
 
-    return await _compute(request, work)
+    try:
+        target = _far(far)
+        async with state.decoding.decoded([upload], state.compute) as (image,):
+            return await _compute(request, work, image, target)
+    except (VultusError, Problem) as e:  # failed attempts are audited too
+        await anyio.to_thread.run_sync(state.gallery.store.audit, key.id, "identify", None,
+                                       {**what, "error": str(e)})
+        raise
 
 
 # -- the gallery -----------------------------------------------------------------------------------
@@ -261,7 +268,8 @@ async def enroll(request: Request, key: ApiKey = Depends(ENROLL),
     transaction. Images without a usable face are skipped with the reason; none usable is a 422."""
     state = _state(request)
     fields, up = await read_body(request, {"images": (1, state.settings.max_images)}, S.EnrollFields)
-    return await _compute(request, _enroll, state, key, fields.name, up["images"], fields.metadata, force)
+    async with state.decoding.reserve(up["images"], reducible=False):  # the gallery decodes them in full
+        return await _compute(request, _enroll, state, key, fields.name, up["images"], fields.metadata, force)
 
 
 @router.post("/identities/{name:path}/faces", response_model=S.EnrollOut, status_code=status.HTTP_201_CREATED,
@@ -273,12 +281,11 @@ async def add_faces(request: Request, name: str = PathParam(...), key: ApiKey = 
     state = _state(request)
     state.gallery.store.identity(name)  # NotFoundError -> 404 before reading the images
     _, up = await read_body(request, {"images": (1, state.settings.max_images)})
-    return await _compute(request, _enroll, state, key, name, up["images"], None, force)
+    async with state.decoding.reserve(up["images"], reducible=False):
+        return await _compute(request, _enroll, state, key, name, up["images"], None, force)
 
 
 def _enroll(state, key: ApiKey, name: str, uploads: list[Upload], metadata, force: bool) -> dict[str, Any]:
-    for u in uploads:  # refuse oversized images before any is decoded
-        check_pixels(u, state.settings.max_pixels)
     try:
         result = state.gallery.enroll(name, [u.data for u in uploads], metadata or None,
                                       policy=None if force else QualityPolicy(),

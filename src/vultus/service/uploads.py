@@ -1,30 +1,25 @@
 """Getting images out of requests: multipart files or base64 in JSON, both within limits.
 
-Limits are enforced twice on purpose: the body size while it streams in (so a 2 GB upload is
-refused after the first chunk past the limit, not after it filled the disk), and the pixel count
-from the image header before anything is decoded (so a small PNG bomb never inflates).
+The body size is limited while it streams in (so a 2 GB upload is refused after the first chunk
+past the limit, not after it filled the disk); the pixels are limited before and while decoding
+(`decoding.py`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..io import load_image
 from .problems import Problem, problem_response
 
 
@@ -226,25 +221,3 @@ async def read_form(request: Request, max_files: int, max_fields: int):
         if detail.startswith("Too many fields"):
             raise Problem(413, "too_large", f"at most {max_fields} form field(s) per request") from None
         raise Problem(400, "invalid_request", f"malformed form body: {detail}") from None
-
-
-def check_pixels(upload: Upload, max_pixels: int) -> None:
-    """413 if the image's header declares more than `max_pixels`; unreadable data passes (the
-    decoder then says why it cannot read it, naming the upload)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(upload.data)) as im:
-                w, h = im.size
-        except Image.DecompressionBombError:
-            w, h = max_pixels + 1, 1
-        except Exception:
-            return
-    if w * h > max_pixels:
-        raise Problem(413, "too_large", f"{upload.label}: image of {w}x{h} pixels is over the {max_pixels} pixel limit")
-
-
-def decode(upload: Upload, max_pixels: int) -> np.ndarray:
-    """RGB array of an upload, within the pixel limit."""
-    check_pixels(upload, max_pixels)
-    return load_image(upload.data, name=upload.label, max_pixels=max_pixels)
