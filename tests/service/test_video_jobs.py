@@ -85,7 +85,8 @@ def test_bad_video_fails_clearly(api, needs_calibration):
     is_problem(api.client.post("/v1/video/jobs", headers=h, json={"video": "AAAA"}), 415)
     is_problem(api.client.post("/v1/video/jobs", headers=h, files={"clip": ("a.mp4", b"x")}), 422)
     is_problem(api.client.post("/v1/video/jobs?stride=0", headers=h, files={"video": ("a.mp4", b"x")}), 422)
-    is_problem(api.client.get("/v1/video/jobs/nope/result", headers=h), 404)
+    is_problem(api.client.get("/v1/video/jobs/0123456789abcdef/result", headers=h), 404)
+    is_problem(api.client.get("/v1/video/jobs/nope/result", headers=h), 422)  # not a job id at all
 
 
 def test_video_size_limit(make_app):

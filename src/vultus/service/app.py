@@ -149,8 +149,6 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
     """The app over the gallery file at `gallery_path` (created if new). Pass `pipeline` to share
     already loaded models (tests do); otherwise the gallery's recognizer is loaded once here, with
     `detector_options` (e.g. fewer detection scales for speed) if given."""
-    from . import routes
-
     settings = settings or Settings()
     gallery = Gallery(gallery_path, recognizer=recognizer, detector=detector, pipeline=pipeline)
     if pipeline is None and detector_options:
@@ -165,15 +163,40 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
         yield
         state.close()
 
+    app = build_api(settings, lifespan)
+    app.state.vultus = state
+    return app
+
+
+def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
+    """The OpenAPI document a server with these settings serves at /openapi.json (no gallery needed)."""
+    return build_api(settings or Settings()).openapi()
+
+
+def build_api(settings: Settings, lifespan: Any = None) -> FastAPI:
+    """The routes, pages, middleware and API document; `create_app` adds the state they serve."""
+    from ..pipeline import known_analyzers
+    from . import routes
+    from .openapi import MethodNotAllowed, document
+
     app = FastAPI(title="vultus", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Offline face detection, verification and identification over one gallery. "
                               "Every /v1 route but health and readiness needs an API key "
                               "(`vultus keys create --scope read|enroll|admin`), sent as "
-                              "`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are "
-                              "problem details (application/problem+json).")
-    app.state.vultus = state
+                              "`Authorization: Bearer <key>` or `X-API-Key: <key>` (both at once only if "
+                              "they carry the same key; two different keys are a 401). Images are sent as "
+                              "multipart/form-data files or as base64 in a JSON body. Errors are problem "
+                              "details (application/problem+json) whose `kind` a client can branch on. "
+                              "A change that would break a client gets a new path prefix; /v1 only grows.")
     problems.install(app)
     app.include_router(routes.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(app, settings.max_images, known_analyzers())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     # -- the web page and the offline API docs -----------------------------------------------------
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -197,6 +220,7 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
                                    swagger_favicon_url="/docs-assets/favicon.png")
 
     # -- middleware (the last added runs first) ----------------------------------------------------
+    app.add_middleware(MethodNotAllowed, routes=app.routes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],

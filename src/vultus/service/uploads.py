@@ -103,24 +103,26 @@ def decode_base64(field: str, text: str) -> bytes:
     return data
 
 
-async def read_body(request: Request, files: dict[str, tuple[int, int]],
-                    model: type[BaseModel] | None = None) -> tuple[Any, dict[str, list[Upload]]]:
+async def read_body(request: Request, files: dict[str, tuple[int, int]], model: type[BaseModel] | None = None,
+                    lists: tuple[str, ...] = ()) -> tuple[Any, dict[str, list[Upload]]]:
     """Parse a multipart form or a JSON body into (the validated other fields, the uploads by field).
 
     `files` maps each image field to how many images it takes (at least, at most). In JSON a file
-    field holds base64 text (or a list of them); in multipart, files (or base64 text).
+    field holds base64 text, or a list of them for the fields in `lists`; in multipart, files (or
+    base64 text). Any other field is an error unless `model` names it.
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     uploads: dict[str, list[Upload]] = {f: [] for f in files}
     fields: dict[str, Any] = {}
     most = sum(hi for _, hi in files.values())
-    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    if ctype == "multipart/form-data":
         form = await read_form(request, max_files=most, max_fields=20)
         try:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
-                    if key in uploads:
-                        uploads[key].append(Upload(key, clean_label(key, value.filename), await value.read()))
+                    if key not in uploads:
+                        raise Problem(422, "invalid_request", f"unexpected file field {key!r}")
+                    uploads[key].append(Upload(key, clean_label(key, value.filename), await value.read()))
                 elif key in files:  # a text field where a file was expected: base64
                     uploads[key].append(Upload(key, key, decode_base64(key, value)))
                 elif key == "metadata":
@@ -133,10 +135,13 @@ async def read_body(request: Request, files: dict[str, tuple[int, int]],
         raw = parse_json(await request.body())
         if not isinstance(raw, dict):
             raise Problem(422, "invalid_request", "the JSON body must be an object")
-        for key in files:
+        for key, (_, most_of_key) in files.items():
             value = raw.pop(key, None)
-            values = value if isinstance(value, list) else [] if value is None else [value]
-            for i, v in enumerate(values[:files[key][1] + 1]):
+            many = key in lists
+            if value is not None and isinstance(value, list) != many:
+                raise Problem(422, "invalid_request", f"{key}: expected {'a list of base64 texts' if many else 'base64 text'}")
+            values = [] if value is None else value if many else [value]
+            for i, v in enumerate(values[:most_of_key + 1]):
                 if not isinstance(v, str):
                     raise Problem(422, "invalid_request", f"{key}: expected base64 text")
                 label = key if len(values) == 1 else f"{key}[{i}]"
@@ -150,6 +155,8 @@ async def read_body(request: Request, files: dict[str, tuple[int, int]],
             raise Problem(422, "invalid_request", f"missing image field {key!r}")
         if len(uploads[key]) > hi:
             raise Problem(413, "too_large", f"{key}: at most {hi} image(s) per request")
+    if model is None and fields:
+        raise Problem(422, "invalid_request", f"unexpected field(s) {', '.join(map(repr, fields))}")
     return (None if model is None else validated(model, fields)), uploads
 
 
