@@ -10,19 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from vultus.service.keys import KeyStore
-from vultus.service.process import running_server
+from .conftest import keyed_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("flood")
-    keys = KeyStore(tmp / "g.db")
-    _, key = keys.create("read", "flood test")
-    keys.close()
-    with running_server(tmp / "g.db", "--rate", "0", "--max-connections", "100", "--header-timeout", "2",
-                        log=tmp / "serve.log") as s:
-        yield s, key
+    options = ("--rate", "0", "--max-connections", "100", "--header-timeout", "2")
+    with keyed_server(tmp_path_factory.mktemp("flood"), "read", *options) as s:
+        yield s
 
 
 def connect(url: str) -> socket.socket:

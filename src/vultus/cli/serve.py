@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys, name="keys")
 
     @app.command()
-    def serve(gallery: Path = GalleryOpt,
+    def serve(gallery: Optional[Path] = typer.Option(None, "--gallery", "-g", help="Gallery file (SQLite); created if new."),
               host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback by default."),
               port: int = typer.Option(8000, "--port", "-p"),
               workers: Optional[int] = typer.Option(None, "--workers", "-w",
@@ -47,7 +47,10 @@ def register(app: typer.Typer) -> None:
               detect_scales: Optional[str] = typer.Option(
                   None, "--detect-scales", help="Detector scales, e.g. '1.0' for speed (default: the "
                   "detector's own, which adds an upscaled pass to find small faces)."),
-              log_level: str = typer.Option("info", "--log-level")) -> None:
+              log_level: str = typer.Option("info", "--log-level"),
+              write_openapi: Optional[Path] = typer.Option(
+                  None, "--write-openapi", help="Write the OpenAPI document this server would serve to this "
+                  "file (docs/openapi.json) and exit; no gallery needed.")) -> None:
         """Serve the REST API (/v1, docs at /docs) and the web page (/) over one gallery."""
         import uvicorn
 
@@ -61,6 +64,16 @@ def register(app: typer.Typer) -> None:
         settings = Settings(max_upload_bytes=int(max_upload_mb * 2**20), max_video_bytes=int(max_video_mb * 2**20),
                             max_pixels=max_pixels, rate=rate, burst=burst, cors_origins=tuple(cors_origin or ()),
                             compute_threads=workers or defaults.compute_threads)
+        if write_openapi:
+            import json
+
+            from ..service.app import openapi_document
+
+            write_openapi.write_text(json.dumps(openapi_document(settings), indent=2, ensure_ascii=False) + "\n")
+            err.print(f"wrote {write_openapi}")
+            return
+        if gallery is None:
+            raise typer.BadParameter("give the gallery file to serve", param_hint="--gallery")
         options = None
         if detect_scales:
             try:

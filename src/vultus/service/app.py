@@ -220,7 +220,7 @@ def build_api(settings: Settings, lifespan: Any = None) -> FastAPI:
                                    swagger_favicon_url="/docs-assets/favicon.png")
 
     # -- middleware (the last added runs first) ----------------------------------------------------
-    app.add_middleware(MethodNotAllowed, routes=app.routes)
+    app.add_middleware(MethodNotAllowed, document=app.openapi)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import re
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import schemas as S
@@ -42,6 +41,8 @@ WHEN = {
 HEADERS = {
     401: {"WWW-Authenticate": {"description": "Always `Bearer`", "required": True, "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait", "required": True, "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "Seconds to wait, when the video queue is full", "required": False,
+                          "schema": {"type": "integer"}}},
 }
 
 
@@ -76,14 +77,14 @@ def image_body(json_model: type, files: dict[str, str], fields: dict[str, dict[s
     json_names = [n for n, p in props.items() if p.get("type") == "object"]
     if json_names:  # object fields travel as JSON text parts
         multipart["encoding"] = {n: {"contentType": "application/json"} for n in json_names}
-    content = {"multipart/form-data": multipart, "application/json": {"schema": json_model.model_json_schema()}}
+    content = {"multipart/form-data": multipart, "application/json": {"schema": _ref(json_model)}}
     if example:
         content["application/json"]["example"] = example
     return {"requestBody": {"required": True, "content": content}}
 
 
 def json_body(model: type, example: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"schema": model.model_json_schema()}
+    body: dict[str, Any] = {"schema": _ref(model)}
     if example:
         body["example"] = example
     return {"requestBody": {"required": True, "content": {"application/json": body}}}
@@ -95,6 +96,14 @@ def video_body() -> dict[str, Any]:
         "required": ["video"], "additionalProperties": False}}}}}
 
 
+REQUEST_MODELS: dict[str, type] = {}  # JSON request bodies, added to the document's components
+
+
+def _ref(model: type) -> dict[str, str]:
+    REQUEST_MODELS[model.__name__] = model
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 def link(operation: str, **parameters: str) -> dict[str, Any]:
     return {"operationId": operation, "parameters": parameters}
 
@@ -104,7 +113,12 @@ def document(app: FastAPI, max_images: int, analyzers: list[str]) -> dict[str, A
     """The OpenAPI document of `app`, with the values that depend on this server's settings."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
                       tags=app.openapi_tags)
-    doc.setdefault("components", {}).setdefault("schemas", {})["ProblemBody"] = S.ProblemBody.model_json_schema()
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for model in (S.ProblemBody, *REQUEST_MODELS.values()):
+        schemas[model.__name__] = model.model_json_schema()
+    for name in list(schemas):
+        _set_max_images(schemas[name], max_images)
+    doc["components"]["schemas"] = dict(sorted(schemas.items()))
     for path in doc["paths"].values():
         for op in path.values():
             for content in op.get("requestBody", {}).get("content", {}).values():
@@ -133,18 +147,15 @@ class MethodNotAllowed:
     per parameter, on the raw path, where a slash inside a name is still `%2F`.
     """
 
-    def __init__(self, app: ASGIApp, routes: list[Route]):
+    def __init__(self, app: ASGIApp, document: Callable[[], dict[str, Any]]):
         self.app = app
-        self._routes = routes
+        self._document = document
         self._table: list[tuple[re.Pattern[str], set[str]]] | None = None
 
     def _build(self) -> list[tuple[re.Pattern[str], set[str]]]:
-        by_path: dict[str, set[str]] = {}
-        for route in self._routes:
-            if getattr(route, "include_in_schema", False) and getattr(route, "methods", None):
-                by_path.setdefault(route.path_format, set()).update(route.methods)
-        return [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(p)) + "$"), m)
-                for p, m in by_path.items()]
+        return [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                 {m.upper() for m in ops})
+                for path, ops in self._document()["paths"].items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -407,9 +407,15 @@ async def create_video_job(request: Request, key: ApiKey = Depends(READ), far: f
         video = form.get("video")
         if not isinstance(video, UploadFile):
             raise Problem(422, "invalid_request", "missing file field 'video'")
+        others = sorted(set(form.keys()) - {"video"})
+        if others:
+            raise Problem(422, "invalid_request", f"unexpected field(s) {', '.join(map(repr, others))}")
         filename = clean_label("video", video.filename).removeprefix("video (").removesuffix(")")
         path = state.jobs.new_path(video.filename or "")
         await anyio.to_thread.run_sync(_save, video, path)
+        if not path.stat().st_size:
+            path.unlink()
+            raise Problem(422, "invalid_request", "video: the file is empty")
     finally:
         await form.close()
     options = {"target_far": far, "stride": stride, "start": start, "end": end}

@@ -129,10 +129,11 @@ class CandidateOut(BaseModel):
 class IdentificationOut(BaseModel):
     identity: Optional[str] = Field(description="The name, or null for an unknown face")
     known: bool
-    score: float
+    score: Optional[float] = Field(description="The best candidate's score; null when the gallery is empty")
     threshold: float
     model: str
-    target_far: Optional[float]
+    target_far: Optional[float] = Field(description="The asked rate of unknown faces taken for someone, per search")
+    comparison_far: Optional[float] = Field(description="The per-comparison FAR whose threshold decided")
     box: list[float]
     candidates: list[CandidateOut]
 
