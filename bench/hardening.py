@@ -192,19 +192,31 @@ def errors(url: str, key: str) -> dict[str, str]:
                                                                     data={"name": "o"}, files=files))
     out["valid X-API-Key + invalid Bearer"] = status_of(httpx.get(url + "/v1/me", headers={
         **h, "Authorization": "Bearer vultus_00000000_nope"}))
-    r = httpx.post(url + "/v1/video/jobs", headers=h, files={"video": ("broken.mp4", b"\0" * 5000)})
-    job = r.json()
-    for _ in range(240):
-        job = httpx.get(f"{url}/v1/video/jobs/{job['id']}", headers=h).json()
-        if job["status"] in ("done", "failed", "cancelled"):
-            break
-        time.sleep(0.25)
-    out["corrupt MP4 job ends as"] = f"{job['status']}, {job['frames_done']} frames"
-    text = json.dumps(job)
-    if job["status"] == "done":
-        text += httpx.get(f"{url}/v1/video/jobs/{job['id']}/result", headers=h).text
-    out["server temp path in the job's answer"] = "yes" if tempfile.gettempdir() in text or "vultus-jobs-" in text else "no"
+    clip = sample_clip()
+    zeroed = clip[:64] + b"\0" * (len(clip) - 64)  # the MP4 header kept, every frame gone
+    for label, data in (("5 kB of zeros as an MP4", b"\0" * 5000), ("an MP4 with its frames zeroed", zeroed)):
+        job = httpx.post(url + "/v1/video/jobs", headers=h, files={"video": ("broken.mp4", data)}).json()
+        for _ in range(2400):
+            job = httpx.get(f"{url}/v1/video/jobs/{job['id']}", headers=h).json()
+            if job["status"] in ("done", "failed", "cancelled"):
+                break
+            time.sleep(0.25)
+        text = json.dumps(job)
+        if job["status"] == "done":
+            text += httpx.get(f"{url}/v1/video/jobs/{job['id']}/result", headers=h).text
+        leak = "vultus-jobs-" in text or tempfile.gettempdir() in text
+        out[f"video job of {label}"] = (f"{job['status']}, {job['frames_done']} frames; "
+                                        f"server path in the answer: {'yes' if leak else 'no'}")
     return out
+
+
+def sample_clip() -> bytes:
+    """The test suite's synthetic 2 s clip (the example face sliding sideways)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.service.test_video_jobs import make_video
+
+    with tempfile.TemporaryDirectory() as t:
+        return make_video(Path(t) / "clip.mp4")
 
 
 def killed_uploads(src: Path | None, tmp: Path) -> str:
