@@ -175,6 +175,8 @@ def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
 
 def build_api(settings: Settings, lifespan: Any = None) -> FastAPI:
     """The routes, pages, middleware and API document; `create_app` adds the state they serve."""
+    from ..models import registry
+    from ..models.registry import Task
     from ..pipeline import known_analyzers
     from . import routes
     from .openapi import MethodNotAllowed, document
@@ -193,7 +195,9 @@ def build_api(settings: Settings, lifespan: Any = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document(app, settings.max_images, known_analyzers())
+            face = known_analyzers()
+            track = face + [s.name for s in registry.specs(Task.TRACK_ANALYZER)]
+            app.openapi_schema = document(app, settings.max_images, {"analyze": face, "create_video_job": track})
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -109,8 +109,9 @@ def link(operation: str, **parameters: str) -> dict[str, Any]:
 
 
 # -- the document ------------------------------------------------------------------------------------
-def document(app: FastAPI, max_images: int, analyzers: list[str]) -> dict[str, Any]:
-    """The OpenAPI document of `app`, with the values that depend on this server's settings."""
+def document(app: FastAPI, max_images: int, analyzers: dict[str, list[str]]) -> dict[str, Any]:
+    """The OpenAPI document of `app`, with the values that depend on this server's settings and
+    installed models (`analyzers`: the names each operation's `analyzers` parameter takes)."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
                       tags=app.openapi_tags)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
@@ -125,8 +126,12 @@ def document(app: FastAPI, max_images: int, analyzers: list[str]) -> dict[str, A
                 _set_max_images(content.get("schema", {}), max_images)
             for param in op.get("parameters", []):
                 if param["name"] == "analyzers":
-                    names = "|".join(re.escape(a) for a in analyzers)
-                    param["schema"]["pattern"] = f"^({names})(,({names}))*$" if analyzers else "^$"
+                    known = analyzers.get(op["operationId"], [])
+                    names = "|".join(re.escape(a) for a in known)
+                    # a comma-separated list of known names (empty: the default)
+                    param["schema"] = {"anyOf": [{"type": "string", "pattern": f"^({names})(,({names}))*$"
+                                                  if known else "^$"}, {"type": "null"}],
+                                       "description": param["schema"].get("description", "")}
     return doc
 
 

@@ -240,6 +240,8 @@ class TrackOut(BaseModel):
     detections: int
     embedded: int
     votes: list[VoteOut]
+    analysis: Optional[dict[str, Any]] = Field(None, description="Each asked analyzer's summary of the track")
+    events: Optional[list[dict[str, Any]]] = Field(None, description="Timed events the analyzers saw")
 
 
 class VideoResultOut(BaseModel):
