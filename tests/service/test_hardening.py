@@ -66,17 +66,16 @@ def test_rename_checks_the_key_before_reading_the_body(api):
                          headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
 
 
-def test_corrupt_video_job_fails_and_names_no_server_path(api, tmp_path, needs_calibration):
+def test_video_job_without_frames_fails_and_names_no_server_path(api, tmp_path, needs_calibration):
     pytest.importorskip("vultus.video")
     h = api.headers("read")
     clip = make_video(tmp_path / "clip.mp4")
-    # a real MP4 header with the frames zeroed out: the container opens, no frame decodes
-    corrupt = clip[:64] + b"\0" * (len(clip) - 64)
-    for name, data in (("broken.mp4", b"\x00" * 5000), ("zeroed.mp4", corrupt)):
-        r = api.client.post("/v1/video/jobs", headers=h, files={"video": (name, data, "video/mp4")})
+    # not a video at all; and a real one asked for a span after its end: no frame to analyze either way
+    for name, data, query in (("broken.mp4", b"\x00" * 5000, ""), ("clip.mp4", clip, "?start=1000")):
+        r = api.client.post(f"/v1/video/jobs{query}", headers=h, files={"video": (name, data, "video/mp4")})
         assert r.status_code == 202, r.text
         done = wait(api.client, r.json()["id"], h)
-        assert done["status"] == "failed", done
+        assert done["status"] == "failed" and done["frames_done"] == 0, done
         jobs_dir = str(api.app.state.vultus.jobs.dir)
         assert name in done["error"] and jobs_dir not in done["error"] and "/tmp" not in done["error"], done
         is_problem(api.client.get(f"/v1/video/jobs/{done['id']}/result", headers=h), 409, "not_ready")
