@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium train-install record-vcd
+.PHONY: install demo test bench fuzz clean chromium train-install record-vcd
 
 install: $(STAMP)
 
@@ -58,6 +58,10 @@ record-vcd: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The long Schemathesis run against `vultus serve` (make test runs a short one); writes docs/benchmarks.md
+fuzz: $(STAMP)
+	nice -n 10 $(BIN)/python bench/fuzz.py --examples 100
 
 clean:
 	rm -rf out .pytest_cache
