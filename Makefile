@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium
+.PHONY: install demo test bench clean chromium train-install
 
 install: $(STAMP)
 
@@ -37,6 +37,19 @@ test: $(STAMP) chromium
 # missing and we may (root). Without it those tests skip and say why.
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# Reproduce a shipped model from ../shared/data: make train-<model> runs training/<model>/train.py
+# (PyTorch's CPU build comes with the `train` extra; pip takes the torch wheel stored on this machine).
+TRAIN_STAMP := $(VENV)/.installed-train
+
+train-install: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[train]"
+	touch $(TRAIN_STAMP)
+
+train-%: $(TRAIN_STAMP)
+	$(BIN)/python -m training.$*.train
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -355,11 +355,20 @@ def _job(request: Request, job_id: str, key: ApiKey):
 async def create_job(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
                      stride: int = Query(1, ge=1, le=100, description="Analyze every n-th frame"),
                      start: Optional[float] = Query(None, ge=0, description="Start time, seconds"),
-                     end: Optional[float] = Query(None, ge=0, description="End time, seconds")) -> dict[str, Any]:
+                     end: Optional[float] = Query(None, ge=0, description="End time, seconds"),
+                     analyzers: Optional[str] = Query(None, description="Analyzers to run on every track, "
+                                                      "comma-separated (e.g. agegender)")) -> dict[str, Any]:
     """Upload a video (multipart field `video`); it is analyzed in the background. Poll the job for
-    progress, then download its result: face tracks with their identities and times."""
+    progress, then download its result: face tracks with their identities, times and analyses."""
     _video_available()
     _far(far)
+    wanted = parse_names(analyzers)
+    try:
+        from ..video.analysis import load_track_analyzers
+
+        load_track_analyzers(wanted, _state(request).pipeline)  # unknown names: 422 now, not a failed job
+    except ModelError as e:
+        raise Problem(422, "invalid_request", str(e)) from None
     state = _state(request)
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
         raise Problem(415, "unsupported_media_type", "send the video as multipart/form-data, field 'video'")
@@ -373,7 +382,7 @@ async def create_job(request: Request, key: ApiKey = Depends(READ), far: float =
         await anyio.to_thread.run_sync(_save, video, path)
     finally:
         await form.close()
-    options = {"target_far": far, "stride": stride, "start": start, "end": end}
+    options = {"target_far": far, "stride": stride, "start": start, "end": end, "analyzers": wanted}
     try:
         job = state.jobs.submit(key.id, filename if filename != "video" else "upload", path, options)
     except QueueFull as e:
