@@ -7,8 +7,9 @@ MediaPipe's graphs do around the networks is redone here:
 - region of interest: a square around the detector's box, rotated so the eyes are level (from the
   detector's eye landmarks), `scale` times the box's long side (MediaPipe takes 1.5x its BlazeFace
   box; YuNet's box is taller, and 1.3x gave the lowest error on FG-NET's validation people);
-- the crop is resized to 192x192, RGB scaled to 0..1; the network gives 468 (x, y, z) in crop pixels
-  and a face-presence logit (sigmoid = `Mesh.score`);
+- the crop is resized to 192x192, RGB scaled to 0..1 (as MediaPipe's graph does; -1..1 gave a 7%
+  higher error on FG-NET); the network gives 468 (x, y, z) in crop pixels and a face-presence logit
+  (sigmoid = `Mesh.score`);
 - points go back to image pixels through the crop's rotation and scale; z is scaled like x
   (relative depth, smaller = closer to the camera);
 - `passes=2` re-derives the region from the first pass's points (outer eye corners for the angle,
@@ -16,8 +17,9 @@ MediaPipe's graphs do around the networks is redone here:
   again: on FG-NET's validation people it lowered the 68-point error by about 1% of itself for
   twice the cost, so one pass is the default (bench/landmarks.py);
 - iris: a 64x64 crop around each eye (2.3x the eye-corner distance, rotated level, the image-right
-  eye mirrored because the network was trained on the other one) gives the iris centre and four
-  contour points per eye.
+  eye mirrored because the network was trained on the other one: mirroring neither eye, or the
+  other one, put the iris centres further from FG-NET's annotated pupils) gives the iris centre
+  and four contour points per eye.
 
 The attention mesh (`face_landmark_with_attention.tflite`, 478 points with iris) does not load:
 it uses MediaPipe's custom operators (Landmarks2TransformMatrix, TransformLandmarks,
