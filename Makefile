@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium
+.PHONY: install demo test bench clean chromium train-ageing calibrate
 
 install: $(STAMP)
 
@@ -34,6 +34,18 @@ test: $(STAMP) chromium
 # missing and we may (root). Without it those tests skip and say why.
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# The age adapter (training/ageing/): synthetic ageing of FG-NET, identity-disjoint cross-validation,
+# ONNX export, model card figures. The `train` extra brings the ONNX writer.
+train-ageing: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[train]"
+	test -f bench/results/ageing_synth/synth.npz || nice -n 10 $(BIN)/python training/ageing/synthesize.py
+	nice -n 10 $(BIN)/python training/ageing/train.py
+
+# Decision thresholds from every identity-labelled set in $(VULTUS_DATA), with leave-one-data-set-out
+# figures; rerun after any change to the embedders (e.g. a new runtime).
+calibrate: $(STAMP)
+	nice -n 10 $(BIN)/python bench/calibrate.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
