@@ -54,3 +54,15 @@ def apply_adapters(embeddings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
         known = any(s.name == name for s in registry.specs("adapter"))
         out[m] = registry.load(name, "adapter")(v).reshape(np.shape(v)) if known else v
     return out
+
+
+def adapt_all(embeddings: Mapping[Any, Mapping[str, np.ndarray] | None]) -> dict[Any, dict[str, np.ndarray] | None]:
+    """`apply_adapters` over a whole {key: embeddings or None} map, one batch per model."""
+    keys = [k for k, v in embeddings.items() if v is not None]
+    out: dict[Any, dict[str, np.ndarray] | None] = {k: None for k in embeddings}
+    if keys:
+        models = list(embeddings[keys[0]])
+        adapted = apply_adapters({m: np.stack([embeddings[k][m] for k in keys]) for m in models})
+        for i, k in enumerate(keys):
+            out[k] = {m: adapted[m][i] for m in models}
+    return out

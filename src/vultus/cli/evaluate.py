@@ -70,9 +70,12 @@ def ageing_cmd(root: Optional[Path] = typer.Option(None, "--root", help="FG-NET 
                workers: int = typer.Option(1, "--workers", "-j", help="Processes for embedding."),
                cache: Optional[Path] = typer.Option(None, "--cache", help="Folder to keep embeddings in and reuse."),
                plot: Optional[Path] = typer.Option(None, "--plot", help="Write the TAR-against-gap plot to PLOT.png."),
+               adapter: bool = typer.Option(False, "--adapter", help="Also score each recognizer with the age "
+                                            "adapter (docs/models/age_adapter.md) and show both."),
                json_out: bool = JsonOpt) -> None:
     """Verification across ageing: EER and TAR at FAR 1e-2 / 1e-3 by enrollment-verification gap and by
     age at enrollment, against impostors of similar age, and the drift of genuine scores with the gap."""
+    from ..ageing.adapter import adapt_all
     from ..ageing.data import load_samples
     from ..ageing.evaluate import evaluate, plot_tar_vs_gap
 
@@ -91,6 +94,9 @@ def ageing_cmd(root: Optional[Path] = typer.Option(None, "--root", help="FG-NET 
         with progress(len(paths), f"embed {union.key}") as tick:
             emb = embed_files(paths, detector, union.key, workers, "largest", tick, cache)
         reports += [evaluate(samples, emb, r) for r in group]
+        if adapter:
+            adapted = adapt_all(emb)
+            reports += [evaluate(samples, adapted, r, f"{r.key}+age-adapter") for r in group]
     for r in reports:
         if json_out:
             emit({"root": str(root) if root else None, "csv": str(csv_file) if csv_file else None,
