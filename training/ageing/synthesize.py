@@ -4,7 +4,7 @@ quality-checked and embedded once; the identity part of the filter is applied pe
 
 Targets: each image at age a is rendered at a + 5 and, from age 2, at a - 5 (not below 0).
 Output (git-ignored): bench/results/ageing_synth/*.jpg and synth.npz.
-Run: .venv/bin/python training/ageing/synthesize.py   (about 10 min on 2 busy cores)
+Run: .venv/bin/python -m training.ageing.synthesize   (train.py runs it when its output is missing)
 """
 
 from __future__ import annotations
