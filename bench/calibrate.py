@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +45,11 @@ from vultus.eval.pairs import read_pairs
 
 FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 RECOGNIZERS = (("sface",), ("dlib",), ("sface", "dlib"))
+TABLE = ROOT / "src" / "vultus" / "data" / "thresholds.json"
 MODELS = ("sface", "dlib")
 GOAL = 2.0  # observed FAR on left-out data at most GOAL x the target
 M_GRID = (1, 2, 3, 5, 10, 20, 30, 50, 100)
+DUPLICATE = (0.9, 0.98)  # sface and dlib cosines above which two images are the same photo
 
 
 @dataclass
@@ -68,19 +71,36 @@ def data_sets() -> list[DataSet]:
             DataSet("UTKFace", utk, [p.name for p in utk], "largest")]  # every image a different person
 
 
-def embeddings(paths: list[Path], pick: str, flip: bool) -> dict[Path, dict[str, np.ndarray] | None]:
-    """Both models' vectors of every path: from the cache of both (bench/results/cache) when it holds
-    them all, else from (and into) one cache per model, so a set embedded for one model alone
-    (e.g. by another benchmark) is not embedded again."""
+def embeddings(paths: list[Path], pick: str, flip: bool, compute: bool) -> dict[str, dict[Path, np.ndarray | None]]:
+    """Per model, the vector of every path (None: no face): from the cache of both models
+    (bench/results/cache) when it holds them all, else from (and into) one cache per model, so a set
+    embedded for one model alone (e.g. by another benchmark) is not embedded again. Without
+    `compute`, a model that no cache holds for every path is left out."""
     suffix = ":flip" if flip else ""
     options = json.dumps(registry.get("yunet", "detector").options, sort_keys=True)
     tag = hashlib.sha256(options.encode()).hexdigest()[:8]  # the name embed_files gives its cache
-    both = load_cache(RESULTS / "cache" / f"yunet-{tag}_{'_'.join(MODELS)}_{pick}.npz")
-    if all(str(p) in both for p in paths):
-        return {p: None if both[str(p)] is None else {m: both[str(p)][m + suffix] for m in MODELS} for p in paths}
-    per = {m: embed_files(paths, "yunet", m + suffix, 2, pick, cache=RESULTS / "cache") for m in MODELS}
-    return {p: None if any(per[m][p] is None for m in MODELS) else {m: per[m][p][m] for m in MODELS}
-            for p in paths}
+    cache = RESULTS / "cache"
+    both = load_cache(cache / f"yunet-{tag}_{'_'.join(MODELS)}_{pick}.npz")
+    out = {}
+    for m in MODELS:
+        if all(str(p) in both for p in paths):
+            out[m] = {p: None if both[str(p)] is None else both[str(p)][m + suffix] for p in paths}
+            continue
+        one = load_cache(cache / f"yunet-{tag}_{m}_{pick}.npz")
+        if compute or all(str(p) in one for p in paths):
+            e = embed_files(paths, "yunet", m + suffix, 2, pick, cache=cache)
+            out[m] = {p: None if e[p] is None else e[p][m] for p in paths}
+    return out
+
+
+def drop_duplicate_photos(vec: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows to keep so that no two are the same photo: UTKFace holds some images twice under two
+    labels (cosine ~1 on both models); such a pair is one person, not an impostor pair."""
+    keep = np.ones(len(vec["sface"]), bool)
+    s, d = vec["sface"] @ vec["sface"].T, vec["dlib"] @ vec["dlib"].T
+    i, j = np.nonzero(np.triu((s >= DUPLICATE[0]) & (d >= DUPLICATE[1]), 1))
+    keep[j] = False
+    return keep
 
 
 def scores(mats: list[np.ndarray], w: np.ndarray, ident: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +122,15 @@ def far_of(imp: np.ndarray, t: float) -> float:
 
 
 def measurable(imp: np.ndarray, far: float) -> bool:
-    return len(imp) >= 10 / far
+    return len(imp) >= 10 / far * (1 - 1e-9)  # the tolerance keeps far = 10 / len(imp) measurable
+
+
+def at_far(imp: np.ndarray, far: float) -> float | None:
+    """metrics.threshold_at_far on an ascending-sorted array, without sorting it again."""
+    if not measurable(imp, far):
+        return None
+    k = int(np.floor(far * len(imp)))  # at most k impostors may pass
+    return float(np.nextafter(imp[len(imp) - 1 - k], np.inf))
 
 
 def per_set(imp: np.ndarray, far: float) -> float:
@@ -110,18 +138,30 @@ def per_set(imp: np.ndarray, far: float) -> float:
     from its deepest measured decade by that decade's step (impostor tails fall at least as fast as
     an exponential, so this errs high)."""
     if measurable(imp, far):
-        return metrics.threshold_at_far(imp, far)
+        return at_far(imp, far)
     deep = 10 / len(imp)
-    t1, t2 = metrics.threshold_at_far(imp, deep * 10), metrics.threshold_at_far(imp, deep)
+    t1, t2 = at_far(imp, deep * 10), at_far(imp, deep)
     return t2 + (t2 - t1) * np.log10(deep / far)
+
+
+_POOLS: dict[tuple, np.ndarray] = {}
+
+
+def pooled(imps: dict[str, np.ndarray]) -> np.ndarray:
+    """The sorted union of some sets' impostor scores, made once per combination."""
+    key = tuple(sorted((n, id(v)) for n, v in imps.items()))
+    if key not in _POOLS:
+        if len(_POOLS) > 5:
+            _POOLS.clear()
+        _POOLS[key] = np.sort(np.concatenate(list(imps.values())))
+    return _POOLS[key]
 
 
 def threshold(rule: str, imps: dict[str, np.ndarray], far: float) -> float | None:
     if rule == "lfw":
-        return metrics.threshold_at_far(imps["LFW"], far) if "LFW" in imps else None
+        return at_far(imps["LFW"], far) if "LFW" in imps else None
     if rule == "pooled":
-        pool = np.concatenate(list(imps.values()))
-        return metrics.threshold_at_far(pool, far)
+        return at_far(pooled(imps), far)
     if rule.startswith("worst"):
         m = float(rule.partition("/")[2] or 1)
         return max(per_set(i, far / m) for i in imps.values())
@@ -147,37 +187,60 @@ def meets(loo: dict[str, dict[float, tuple[float | None, bool]]]) -> bool:
 
 def main() -> None:
     t0 = time.time()
+    compute = "--cached-only" not in sys.argv
+    previous = json.loads(TABLE.read_text()).get("recognizers", {}) if TABLE.is_file() else {}
     sets = data_sets()
     pairs = read_pairs(LFW / "pairs.txt", LFW / "lfw")
     labels = np.array([p.same for p in pairs])
     raw: dict[str, dict[str, dict]] = {}  # recognizer -> set -> {"gen", "imp"}
-    weights, best = {}, {}
+    weights, best, notes = {}, {}, {}
     for flip in (False, True):
         suffix = ":flip" if flip else ""
         emb = {}
         for ds in sets:
-            e = embeddings(ds.paths, ds.pick, flip)
-            ok = [k for k, p in enumerate(ds.paths) if e[p] is not None]
-            print(f"{ds.name}{suffix}: {len(ok)}/{len(ds.paths)} images with a face", flush=True)
-            emb[ds.name] = ({m: np.stack([e[ds.paths[k]][m] for k in ok]).astype(np.float32) for m in MODELS},
-                            np.array([ds.identity[k] for k in ok]), e)
+            e = embeddings(ds.paths, ds.pick, flip, compute)
+            have = [m for m in MODELS if m in e]
+            if not have:
+                print(f"{ds.name}{suffix}: not embedded (--cached-only), left out", flush=True)
+                continue
+            ok = np.array([all(e[m][p] is not None for m in have) for p in ds.paths])
+            vec = {m: np.stack([e[m][p] for p, k in zip(ds.paths, ok) if k]).astype(np.float32) for m in have}
+            ident = np.array(ds.identity)[ok]
+            if ds.name == "UTKFace" and set(MODELS) <= set(have):
+                keep = drop_duplicate_photos(vec)
+                notes["UTKFace duplicates dropped"] = int((~keep).sum())
+                vec, ident = {m: v[keep] for m, v in vec.items()}, ident[keep]
+            print(f"{ds.name}{suffix}: {ok.sum()}/{len(ds.paths)} images with a face, models {have}", flush=True)
+            emb[ds.name] = (vec, ident, {m: e[m] for m in have})
         lfw_e = emb["LFW"][2]
-        pair_x = {m: np.array([float(lfw_e[p.a][m] @ lfw_e[p.b][m]) if lfw_e[p.a] is not None and lfw_e[p.b] is not None
-                               else -1.0 for p in pairs]) for m in MODELS}
+        pair_x = {m: np.array([float(lfw_e[m][p.a] @ lfw_e[m][p.b]) if lfw_e[m][p.a] is not None
+                               and lfw_e[m][p.b] is not None else -1.0 for p in pairs]) for m in lfw_e}
         for models in RECOGNIZERS:
             key = "+".join(models) + suffix
-            x = np.column_stack([pair_x[m] for m in models])
-            w = metrics.fit_fusion(x, labels)
-            weights[key], best[key] = w, metrics.best_threshold(x @ w, labels)
+            if all(m in pair_x for m in models):
+                x = np.column_stack([pair_x[m] for m in models])
+                w = metrics.fit_fusion(x, labels)
+                weights[key], best[key] = w, metrics.best_threshold(x @ w, labels)
+            elif key in previous:  # LFW not embedded for a model here: keep its LFW pairs.txt calibration
+                weights[key] = np.array([previous[key]["weights"][m] for m in models])
+                best[key] = (previous[key]["best_accuracy"], previous[key]["best_accuracy_on_pairs"])
+                notes[key] = "LFW not embedded for this run: fusion weights and best-accuracy threshold kept"
+            else:
+                continue
             raw[key] = {}
             for name, (vec, ident, _) in emb.items():
-                gen, imp = scores([vec[m] for m in models], w, ident)
-                raw[key][name] = {"gen": gen, "imp": imp}
+                if all(m in vec for m in models):
+                    gen, imp = scores([vec[m] for m in models], weights[key], ident)
+                    raw[key][name] = {"gen": gen.astype(np.float32), "imp": imp.astype(np.float32)}
             print(key, {n: len(v["imp"]) for n, v in raw[key].items()}, f"{time.time() - t0:.0f} s", flush=True)
 
     # leave-one-data-set-out for every rule; the margin m of `worst/m` learned from it
     rules = ["lfw", "pooled", "worst"]
     loo = {r: {k: leave_one_out(r, {n: v["imp"] for n, v in raw[k].items()}) for k in raw} for r in rules}
+    for k in raw:  # without LFW embeddings here, "lfw" is the previous (LFW-only) table itself
+        if "LFW" not in raw[k] and k in previous:
+            loo["lfw"][k] = {n: {f: (far_of(v["imp"], previous[k]["far"][f"{f:g}"]), measurable(v["imp"], f))
+                                 for f in FARS} for n, v in raw[k].items()}
     margin = next((m for m in M_GRID if all(meets(leave_one_out(f"worst/{m}", {n: v["imp"] for n, v in raw[k].items()}))
                                             for k in raw)), None)
     if margin is not None and margin > 1:
@@ -190,16 +253,17 @@ def main() -> None:
     table = {}
     for key in raw:
         imps = {n: v["imp"] for n, v in raw[key].items()}
-        lfw_gen = raw[key]["LFW"]["gen"]
+        lfw_gen = raw[key]["LFW"]["gen"] if "LFW" in raw[key] else None
         far_table, tar_table, tar_before, observed = {}, {}, {}, {}
         for far in FARS:
             t = threshold(chosen, imps, far)
             if t is None:
                 continue
             far_table[f"{far:g}"] = round(t, 6)
-            tar_table[f"{far:g}"] = round(float(np.mean(lfw_gen >= t)), 5)
             before = threshold("lfw", imps, far)
-            tar_before[f"{far:g}"] = round(float(np.mean(lfw_gen >= before)), 5) if before is not None else None
+            if lfw_gen is not None:
+                tar_table[f"{far:g}"] = round(float(np.mean(lfw_gen >= t)), 5)
+                tar_before[f"{far:g}"] = round(float(np.mean(lfw_gen >= before)), 5)
             observed[f"{far:g}"] = {n: round(far_of(i, t), 8) for n, i in imps.items()}
         table[key] = {
             "weights": {m: round(float(v), 6) for m, v in zip(key.split(":")[0].split("+"), weights[key])},
@@ -209,21 +273,23 @@ def main() -> None:
             "tar_lfw_all_pairs": tar_table,
             "tar_lfw_all_pairs_lfw_only_thresholds": tar_before,
             "far_observed_per_set": observed,
-            "genuine_pairs_lfw": int(len(lfw_gen)),
+            "genuine_pairs_lfw": None if lfw_gen is None else int(len(lfw_gen)),
+            **({"note": notes[key]} if key in notes else {}),
             "impostor_pairs": {n: int(len(i)) for n, i in imps.items()},
         }
-    out = ROOT / "src" / "vultus" / "data" / "thresholds.json"
+    out = TABLE
     out.write_text(json.dumps({
         "source": "LFW, ORL, FG-NET and UTKFace (../shared/data): fusion weights and best-accuracy threshold "
                   "from LFW pairs.txt; FAR thresholds by the rule " + repr(chosen) + " over the impostor pairs "
                   "within each set (see bench/calibrate.py); detector yunet",
         "rule": chosen, "goal": f"left-out FAR within {GOAL:g}x of the target",
+        "notes": {k: v for k, v in notes.items() if k not in raw},
         "command": "make calibrate", "machine": machine(), "commit": git_rev(), "date": time.strftime("%Y-%m-%d"),
         "recognizers": table}, indent=1) + "\n")
     (RESULTS / "calibrate_loo.json").write_text(json.dumps(
         {r: {k: {n: {f"{f:g}": v for f, v in per.items()} for n, per in d.items()} for k, d in by.items()}
          for r, by in loo.items()}, indent=1))
-    write_docs(raw, loo, rules, chosen, table, t0)
+    write_docs(raw, loo, rules, chosen, table, notes, t0)
     print(f"wrote {out} in {time.time() - t0:.0f} s")
 
 
@@ -237,7 +303,7 @@ def fmt(obs: float | None, judged: bool, far: float) -> str:
     return f"**{text}**" if ratio > GOAL else text
 
 
-def write_docs(raw, loo, rules, chosen, table, t0) -> None:
+def write_docs(raw, loo, rules, chosen, table, notes, t0) -> None:
     sets = list(next(iter(raw.values())))
     n_imp = {n: len(v["imp"]) for n, v in next(iter(raw.values())).items()}
     lines = [
@@ -258,7 +324,7 @@ def write_docs(raw, loo, rules, chosen, table, t0) -> None:
         lines += [f"**{key}**", "", "| rule | left out | " + " | ".join(f"{f:g}" for f in FARS) + " |",
                   "|---|---|" + "---|" * len(FARS)]
         for r in rules:
-            for n in sets:
+            for n in loo[r][key]:
                 lines.append(f"| {r} | {n} | " + " | ".join(fmt(*loo[r][key][n][f], f) for f in FARS) + " |")
         lines.append("")
     lines += ["What the shipped thresholds cost: TAR on all LFW genuine pairs (8,101) at each target, thresholds "
@@ -269,8 +335,9 @@ def write_docs(raw, loo, rules, chosen, table, t0) -> None:
         cells = []
         for f in FARS:
             b, a = e["tar_lfw_all_pairs_lfw_only_thresholds"].get(f"{f:g}"), e["tar_lfw_all_pairs"].get(f"{f:g}")
-            cells.append("—" if a is None or b is None else f"{b:.2%} → {a:.2%}")
+            cells.append("not measured (LFW not embedded)" if a is None or b is None else f"{b:.2%} → {a:.2%}")
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += [""] + [f"- {k}: {v}" for k, v in notes.items()]
     lines += ["", f"Machine: {machine()}; commit {git_rev()}; {time.time() - t0:.0f} s with cached embeddings. "
               "Command: `make calibrate` (rerun it whenever the embedders change, e.g. a new runtime)."]
     write_section("calibration-loo", "\n".join(lines))

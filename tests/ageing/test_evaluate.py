@@ -86,7 +86,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_on_a_users_csv(tmp_path, fgnet_small):
-    samples, _ = fgnet_small
+    samples = [s for s in fgnet_small[0] if s.person != "003"]  # two people keep the subprocess short
     lines = ["file,person,date"] + [f"{s.path},{s.person},{2000 + int(s.age)}-06-01" for s in samples]
     (tmp_path / "mine.csv").write_text("\n".join(lines) + "\n")
     out = run("eval", "ageing", "--csv", str(tmp_path / "mine.csv"), "--json", "--plot", str(tmp_path / "p"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from _common import DATA, LFW, RESULTS, git_rev, lfw_embeddings, machine, write_section  # noqa: E402
+from _common import DATA, LFW, RESULTS, git_rev, lfw_images, machine, write_section  # noqa: E402
+from calibrate import embeddings as cached_embeddings  # noqa: E402
 
 from training.ageing import synthesize  # noqa: E402
 from training.ageing.fit import GRID, Adapter, fit  # noqa: E402
@@ -48,6 +50,9 @@ SETTINGS = ("pretrained", "authentic", "authentic+synthetic")
 SHUFFLES, FOLDS, INNER = 3, 5, 3
 CHILD = 13.0
 WEIGHTS = ROOT / "src" / "vultus" / "weights"
+NOT_SWITCHED_ON = ("not switched on in the pipeline yet: it changes every stored template and the calibrated "
+                   "thresholds, so it needs `make calibrate` on adapted embeddings and a gallery migration "
+                   "(templates of existing galleries are not adapted)")
 
 
 def load_authentic():
@@ -156,12 +161,17 @@ def cross_validate(samples, x, person, age, syn):
 
 
 def lfw_accuracy(adapters: dict[str, Adapter | None]) -> dict[str, float]:
+    """LFW 10-fold accuracy of each recognizer whose models' LFW embeddings are cached (or
+    computable: set AGEING_EMBED_LFW=1)."""
     pairs = read_pairs(LFW / "pairs.txt", LFW / "lfw")
-    _, emb = lfw_embeddings("+".join(MODELS))
-    adapted = {p: (None if v is None else {m: (v[m] if adapters.get(m) is None else adapters[m].apply(v[m][None])[0])
-                                           for m in MODELS}) for p, v in emb.items()}
-    scores = score_pairs(pairs, adapted, MODELS)
-    return {r: ten_fold(scores, Recognizer.parse(r)).accuracy_mean for r in RECOGNIZERS}
+    per = cached_embeddings(lfw_images(), "center", False, compute=os.environ.get("AGEING_EMBED_LFW") == "1")
+    have = [m for m in MODELS if m in per]
+    emb = {p: None if any(per[m][p] is None for m in have) else
+           {m: (per[m][p] if adapters.get(m) is None else adapters[m].apply(per[m][p][None])[0]) for m in have}
+           for p in lfw_images()}
+    scores = score_pairs(pairs, emb, have)
+    return {r: ten_fold(scores, Recognizer.parse(r)).accuracy_mean for r in RECOGNIZERS
+            if set(Recognizer.parse(r).models) <= set(have)}
 
 
 def export_onnx(adapter: Adapter, path: Path) -> str:
@@ -227,8 +237,8 @@ def main() -> None:
     for m, a in final.items():
         shas[m] = export_onnx(a, WEIGHTS / f"age_adapter_{m}.onnx")
     helps = rel["sface"][best] > 0
-    lfw_cost = {r: lfw_before[r] - lfw_after[r] for r in RECOGNIZERS}
-    default_on = bool(helps and lfw_cost["sface"] <= 0.001)
+    # the issue's rule; switching it on is a separate step (see NOT_SWITCHED_ON)
+    default_on = bool(helps and lfw_before["sface"] - lfw_after["sface"] <= 0.001)
     synth_kept = {"rendered": int(len(raw["found"])), "face": int(raw["found"].sum()),
                   "quality": int((raw["found"] & (raw["problems"] == "")).sum())}
     report = {"command": "make train-ageing", "machine": machine(), "commit": git_rev(),
@@ -238,7 +248,7 @@ def main() -> None:
               "default_on": default_on, "synthetic": synth_kept, "summary": summary}
     (RESULTS / "ageing_cv.json").write_text(json.dumps(report, indent=1, default=float))
     (WEIGHTS / "age_adapter.json").write_text(json.dumps({
-        "setting": best, "default_on": default_on,
+        "setting": best, "meets_default_rule": default_on, "default_on": False, "why_not_default": NOT_SWITCHED_ON,
         "models": {m: {"file": f"age_adapter_{m}.onnx", "sha256": shas[m], "family": a.family, "param": a.param}
                    for m, a in final.items()},
         "command": "make train-ageing", "commit": git_rev(), "date": time.strftime("%Y-%m-%d")}, indent=1) + "\n")
@@ -269,9 +279,9 @@ def write_docs(lines, rel, best, final, lfw_before, lfw_after, default_on, synth
     body += [f"Final adapter ({best}, fitted on all 82 subjects): " +
              ", ".join(f"{m}: {a.family} {a.param:g}" for m, a in final.items()) +
              ". LFW 10-fold accuracy without / with it: " +
-             ", ".join(f"{r} {lfw_before[r]:.2%} / {lfw_after[r]:.2%}" for r in RECOGNIZERS) +
-             f". On by default: {'yes' if default_on else 'no'} (rule: helps held-out subjects and costs at most "
-             "0.1 point of LFW accuracy for the default `sface`)."]
+             ", ".join(f"{r} {lfw_before[r]:.2%} / {lfw_after[r]:.2%}" for r in lfw_before) +
+             f". Meets the on-by-default rule (helps held-out subjects, costs at most 0.1 point of LFW accuracy "
+             f"for the default `sface`): {'yes' if default_on else 'no'}; on by default: no, {NOT_SWITCHED_ON}."]
     write_section("ageing-adapter", "## Recognition across ageing: age adapter (FG-NET, identity-disjoint)\n\n" +
                   "\n".join(body))
 
@@ -299,8 +309,9 @@ differences, shrunk toward the identity ("wccn", parameter lam), and nuisance at
 ("nap", k directions removed); see training/ageing/fit.py. Shipped: {best}, with
 {", ".join(f"{m} {a.family} {a.param:g}" for m, a in final.items())}.
 
-**On by default: {"yes" if default_on else "no"}.** The rule: on only if it helps held-out subjects and
-costs at most 0.1 point of LFW 10-fold accuracy for the default `sface`. Opt in with
+**Meets the on-by-default rule: {"yes" if default_on else "no"}** (on only if it helps held-out subjects and
+costs at most 0.1 point of LFW 10-fold accuracy for the default `sface`). **On by default: no**,
+{NOT_SWITCHED_ON}. Opt in with
 `vultus eval ageing --adapter` or `vultus.ageing.adapter.apply_adapters`. The shipped decision
 thresholds are calibrated for the plain embeddings, not for adapted ones.
 
@@ -328,7 +339,8 @@ Relative cut of the child (enrolled under 13) EER at gaps of 3+ years against th
 
 {chr(10).join(table)}
 LFW 10-fold accuracy without / with the final adapter:
-{", ".join(f"{r} {lfw_before[r]:.2%} / {lfw_after[r]:.2%}" for r in RECOGNIZERS)}.
+{", ".join(f"{r} {lfw_before[r]:.2%} / {lfw_after[r]:.2%}" for r in lfw_before)}
+(recognizers with dlib are missing here when LFW had not been embedded with dlib for the run).
 
 ## Limits
 - 82 people, mostly of European origin, scanned personal photographs: a small, old and narrow
