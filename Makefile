@@ -50,8 +50,9 @@ $(TRAIN_STAMP): $(STAMP)
 
 # Decision thresholds from every identity-labelled set in $(VULTUS_DATA), with leave-one-data-set-out
 # figures (bench/calibrate.py); rerun after any change to the embedders (e.g. a new runtime).
+RULE ?= lfw
 calibrate: $(STAMP)
-	nice -n 10 $(BIN)/python bench/calibrate.py
+	nice -n 10 $(BIN)/python bench/calibrate.py --rule=$(RULE)
 
 train-%: $(TRAIN_STAMP)
 	$(BIN)/python -m training.$*.train
