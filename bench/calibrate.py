@@ -31,7 +31,6 @@ Run: make calibrate [RULE=lfw|pooled|worst|worst/M|auto]   (bench/results/cache 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -42,8 +41,7 @@ import numpy as np
 
 from _common import DATA, LFW, RESULTS, ROOT, git_rev, lfw_images, machine, write_section
 from vultus.eval import metrics
-from vultus.eval.batch import embed_files, load_cache
-from vultus.models import registry
+from vultus.eval.batch import cache_path, embed_files, load_cache
 from vultus.eval.pairs import read_pairs
 
 FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
@@ -81,16 +79,14 @@ def embeddings(paths: list[Path], pick: str, flip: bool, compute: bool) -> dict[
     embedded for one model alone (e.g. by another benchmark) is not embedded again. Without
     `compute`, a model that no cache holds for every path is left out."""
     suffix = ":flip" if flip else ""
-    options = json.dumps(registry.get("yunet", "detector").options, sort_keys=True)
-    tag = hashlib.sha256(options.encode()).hexdigest()[:8]  # the name embed_files gives its cache
     cache = RESULTS / "cache"
-    both = load_cache(cache / f"yunet-{tag}_{'_'.join(MODELS)}_{pick}.npz")
+    both = load_cache(cache_path(cache, "yunet", MODELS, pick))
     out = {}
     for m in MODELS:
         if all(str(p) in both for p in paths):
             out[m] = {p: None if both[str(p)] is None else both[str(p)][m + suffix] for p in paths}
             continue
-        one = load_cache(cache / f"yunet-{tag}_{m}_{pick}.npz")
+        one = load_cache(cache_path(cache, "yunet", (m,), pick))
         if compute or all(str(p) in one for p in paths):
             e = embed_files(paths, "yunet", m + suffix, 2, pick, cache=cache)
             out[m] = {p: None if e[p] is None else e[p][m] for p in paths}
