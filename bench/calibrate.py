@@ -344,7 +344,10 @@ def write_docs(raw, loo, rules, chosen, costs, meeting, notes, t0) -> None:
         for key, tar in costs[r].items():
             lines.append(f"| {key} | {r} | " + " | ".join(f"{tar[f]:.2%}" for f in FARS) + " |")
     lines += ["", f"Rules that meet the goal on every judged left-out case: {', '.join(meeting) or 'none'}. "
-              f"Shipped (`make calibrate RULE={chosen}`): `{chosen}`."]
+              f"Shipped (`make calibrate RULE={chosen}`): `{chosen}`. The rule is a choice made on these two tables "
+              "(FAR held on unseen data against TAR given up), not by the script: a single threshold per FAR that "
+              "holds on every set here costs most of the TAR, because the impostor tails differ by orders of "
+              "magnitude between sets (children, scanned photos, UTKFace's repeated people)."]
     lines += [""] + [f"- {k}: {v}" for k, v in notes.items()]
     lines += ["", f"Machine: {machine()}; commit {git_rev()}; {time.time() - t0:.0f} s with cached embeddings. "
               "Command: `make calibrate` (rerun it whenever the embedders change, e.g. a new runtime)."]
