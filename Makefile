@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench fuzz clean chromium train-install record-vcd
+.PHONY: install demo test bench fuzz clean chromium train-install record-vcd calibrate
 
 install: $(STAMP)
 
@@ -47,6 +47,12 @@ train-install: $(TRAIN_STAMP)
 $(TRAIN_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[train]"
 	touch $(TRAIN_STAMP)
+
+# Decision thresholds from every identity-labelled set in $(VULTUS_DATA), with leave-one-data-set-out
+# figures (bench/calibrate.py); rerun after any change to the embedders (e.g. a new runtime).
+RULE ?= lfw
+calibrate: $(STAMP)
+	nice -n 10 $(BIN)/python bench/calibrate.py --rule=$(RULE)
 
 train-%: $(TRAIN_STAMP)
 	$(BIN)/python -m training.$*.train
