@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium train-install record-vcd
+.PHONY: install demo test bench fuzz clean chromium train-install record-vcd calibrate
 
 install: $(STAMP)
 
@@ -49,6 +49,12 @@ $(TRAIN_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[train]"
 	touch $(TRAIN_STAMP)
 
+# Decision thresholds from every identity-labelled set in $(VULTUS_DATA), with leave-one-data-set-out
+# figures (bench/calibrate.py); rerun after any change to the embedders (e.g. a new runtime).
+RULE ?= lfw
+calibrate: $(STAMP)
+	nice -n 10 $(BIN)/python bench/calibrate.py --rule=$(RULE)
+
 train-%: $(TRAIN_STAMP)
 	$(BIN)/python -m training.$*.train
 
@@ -59,6 +65,10 @@ record-vcd: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The long Schemathesis run against `vultus serve` (make test runs a short one); writes docs/benchmarks.md
+fuzz: $(STAMP)
+	nice -n 10 $(BIN)/python bench/fuzz.py --examples 100
 
 clean:
 	rm -rf out .pytest_cache
