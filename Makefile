@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium
+.PHONY: install demo test bench clean chromium train-attributes
 
 install: $(STAMP)
 
@@ -40,6 +40,15 @@ chromium:
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# Networks trained here: features cached once, then every configuration the bench reports, then the
+# chosen one exported into the package (CPU, niced, one thread per process; see training/<model>/).
+train-attributes: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[train]"
+	$(BIN)/python -m training.attributes.data
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.features
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.train --all
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.export
 
 clean:
 	rm -rf out .pytest_cache
