@@ -47,7 +47,7 @@ train-attributes: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[train]"
 	$(BIN)/python -m training.attributes.data
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.features
-	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.train --all
+	for k in 0 1; do OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.train --all --shard $$k/2 & done; wait
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.export
 
 clean:

@@ -20,7 +20,7 @@ FEATURE_LAYERS = ("conv_7_relu", "conv_12_relu")
 EMBEDDING = "fc1"
 
 # training (CPU, one thread)
-EPOCHS = 40
+EPOCHS = 15
 BATCH = 64
 LR = 2e-3
 WEIGHT_DECAY = 5e-4

@@ -97,7 +97,7 @@ def to_onnx(cfg, head: nn.Module, scale: float) -> onnx.ModelProto:
     buf = io.BytesIO()
     torch.onnx.export(wrapped, (torch.rand(shape) * 10, torch.rand(2, 5, 14, 14)), buf,
                       input_names=[name, "masks"], output_names=list(OUTPUTS), opset_version=OPSET,
-                      dynamo=True, dynamic_shapes=({0: batch}, {0: batch}))
+                      dynamo=True, optimize=False, dynamic_shapes=({0: batch}, {0: batch}))
     head_onnx = onnx.load_from_string(buf.getvalue())
     if name == "data":
         return head_onnx

@@ -51,8 +51,9 @@ class MaskGuided(nn.Module):
                                          nn.Conv2d(16, N_GROUPS, 3, padding=1))
                 nn.init.zeros_(self.fcn[-1].weight)  # start from the landmark masks
                 nn.init.zeros_(self.fcn[-1].bias)
-            # one FC per group: a grouped 1x1 convolution over the stacked group vectors
-            self.group_fc = nn.Conv1d(N_GROUPS * channels, N_GROUPS * group_width, 1, groups=N_GROUPS)
+            # one fully connected layer per group, applied to all groups at once
+            self.group_weight = nn.Parameter(torch.randn(N_GROUPS, channels, group_width) / channels ** 0.5)
+            self.group_bias = nn.Parameter(torch.zeros(N_GROUPS, group_width))
             self.group_act = nn.PReLU(N_GROUPS * group_width)
             width += N_GROUPS * group_width
         self.heads = Heads(width)
@@ -72,7 +73,7 @@ class MaskGuided(nn.Module):
         if self.variant != "global":
             masks = self.group_masks(f, prior)
             pooled = torch.einsum("nghw,nchw->ngc", masks, f) / (masks.sum((2, 3))[..., None] + 1e-3)
-            g = self.group_act(self.group_fc(pooled.reshape(len(f), -1, 1))).flatten(1)
+            g = self.group_act((torch.einsum("ngc,gcd->ngd", pooled, self.group_weight) + self.group_bias).flatten(1))
             parts.append(g)
         gender, race, age = self.heads(torch.cat(parts, 1))
         return gender, race, age, masks
