@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium train-attributes
+.PHONY: install demo test bench clean chromium train-install train-attributes
 
 install: $(STAMP)
 
@@ -38,13 +38,25 @@ test: $(STAMP) chromium
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# Reproduce a shipped model from ../shared/data: make train-<model> runs training/<model>/train.py
+# (PyTorch's CPU build comes with the `train` extra; pip takes the torch wheel stored on this machine).
+TRAIN_STAMP := $(VENV)/.installed-train
+
+train-install: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[train]"
+	touch $(TRAIN_STAMP)
+
+train-%: $(TRAIN_STAMP)
+	$(BIN)/python -m training.$*.train
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-# Networks trained here: features cached once, then every configuration the bench reports, then the
-# chosen one exported into the package (CPU, niced, one thread per process; see training/<model>/).
-train-attributes: $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[train]"
+# attributes: SFace trunk features cached once, then every configuration the bench reports (two
+# one-thread processes), then the best on validation exported into the package (training/attributes/).
+train-attributes: $(TRAIN_STAMP)
 	$(BIN)/python -m training.attributes.data
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.features
 	for k in 0 1; do OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.train --all --shard $$k/2 & done; wait

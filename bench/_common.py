@@ -48,8 +48,7 @@ def lfw_embeddings(recognizer: str, workers: int = 2):
 
 def write_section(name: str, markdown: str, doc: Path | None = None) -> Path:
     """Replace this benchmark's own section of docs/benchmarks.md (or of `doc`, e.g. a model card)
-    between its markers, so each script rewrites only what it measured and the rest of the page
-    stays as it was."""
+    between its markers, so each script rewrites only what it measured and the rest stays as it was."""
     import re
 
     doc = doc or ROOT / "docs" / "benchmarks.md"

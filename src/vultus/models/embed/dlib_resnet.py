@@ -19,7 +19,7 @@ register(ModelSpec(
     summary="dlib ResNet v1 (Davis King): 128-d embedding, the model behind face_recognition",
     package="face_recognition_models", file="models/dlib_face_recognition_resnet_model_v1.dat",
     sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-    licence="CC0-1.0", input_size="150x150 aligned",
+    licence="CC0-1.0", input_size="150x150 aligned", card="dlib.md",
 ))
 
 DLIB_150 = np.array([[46.24, 47.96], [106.48, 48.39], [76.48, 79.95],
