@@ -23,7 +23,11 @@ import torch
 from torch import nn
 
 from vultus.models import registry
-from vultus.runtime import open_session, sha256_of
+from vultus.runtime import RuntimeConfig, open_session, sha256_of
+
+#: the agreement check runs the file in float32 (the runtime's `fast` precision, bf16 where the CPU
+#: has it, moves probabilities by about 1e-2, so it would test the CPU rather than the export)
+F32 = RuntimeConfig(backend="auto", threads=1, precision="f32")
 
 from . import config
 from .model import AGES
@@ -137,7 +141,7 @@ def pytorch_from_onnx(path: Path):
     layer = input_name(cfg)
     trunk_path = Path(tempfile.mkdtemp()) / "trunk.onnx"
     onnx.save(onnx.utils.Extractor(model).extract_model(["data"], [layer]), str(trunk_path))
-    trunk_session = open_session(trunk_path, dynamic_batch=True)
+    trunk_session = open_session(trunk_path, dynamic_batch=True, cfg=F32)
 
     @torch.no_grad()
     def run(crops: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
@@ -178,7 +182,7 @@ def check_agreement(path: Path, labels: Labels, rows: np.ndarray) -> dict:
     utk0 = int(np.flatnonzero(labels.source == "utkface")[0])
     crops, masks = np.asarray(crops[rows - utk0]), labels.prior[rows]
     blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), np.float32)
-    onnx_out = dict(zip(OUTPUTS, open_session(path, dynamic_batch=True).run([blob, masks])))
+    onnx_out = dict(zip(OUTPUTS, open_session(path, dynamic_batch=True, cfg=F32).run([blob, masks])))
     torch_out = pytorch_from_onnx(path)(crops, masks)
     diffs = {name: float(np.abs(onnx_out[name] - torch_out[name]).max()) for name in OUTPUTS}
     probabilities = max(diffs[k] for k in ("gender", "ethnicity", "age_probs", "group_masks"))
