@@ -119,3 +119,19 @@ def test_onnx_matches_pytorch(analyzer, test_faces):
     for name, value in torch_out.items():
         tol = 0.05 if name.startswith("age") and name != "age_probs" else 1e-3
         assert np.abs(onnx_out[name] - value).max() < tol, name
+
+
+def test_group_masks_sit_on_their_parts():
+    """The landmark masks at feature resolution: soft, in [0, 1], each group where its part is."""
+    from vultus.align import ARCFACE_112
+    from vultus.models.analyze.attributes import GROUPS, masks_from_points
+
+    masks = masks_from_points(ARCFACE_112)
+    assert masks.shape == (len(GROUPS), 14, 14) and 0 <= masks.min() and masks.max() <= 1
+    rows = np.arange(14)[:, None]
+    centre_row = {g: float((m * rows).sum() / m.sum()) for g, m in zip(GROUPS, masks)}
+    assert centre_row["forehead"] < centre_row["eyes"] < centre_row["nose"] < centre_row["mouth"]
+    flipped = ARCFACE_112.copy()
+    flipped[:, 0] = 111 - flipped[:, 0]  # mirror image: x flips, left and right landmarks swap
+    mirrored = masks_from_points(flipped[[1, 0, 2, 4, 3]])
+    assert np.abs(mirrored - masks[:, :, ::-1]).max() < 0.1  # symmetric face, symmetric masks

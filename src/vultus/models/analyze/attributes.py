@@ -20,7 +20,7 @@ from ..registry import ModelSpec, Task, register
 SPEC = register(ModelSpec(
     name="attributes", task=Task.ANALYZER, impl=__name__ + ":Attributes",
     summary="age (with an 80% interval), age group, gender, ethnicity: a mask-guided multi-task network on "
-            "SFace's first blocks, trained here on UTKFace and LFW. NOT for commercial use (UTKFace)",
+            "SFace's first blocks, trained here on UTKFace. NOT for commercial use (UTKFace)",
     package=None, file="weights/attributes.onnx",
     sha256="f3e008e121d7b34391612f26ee067a11b4004cb6f9a38662785705af020037fb",
     licence="non-commercial research only (trained on UTKFace); SFace trunk Apache-2.0",
