@@ -9,11 +9,13 @@ import typer
 
 from .. import draw
 from ..errors import VultusError
+from ..liveness import LivenessError
 from ..gallery import Gallery
 from ..io import iter_image_paths
 from ..quality import QualityPolicy
 from .common import FarOpt, ImageBatch, JsonOpt, emit, err, expand, fail, out, progress, table
 from .faces import AnnotateOpt
+from .liveness import LivenessOpt, SessionOpt, liveness_options, print_report
 
 GalleryOpt = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite); created on first enroll.")
 
@@ -38,8 +40,13 @@ def register(app: typer.Typer) -> None:
                recognizer: Optional[str] = typer.Option(None, "--recognizer", "-r",
                                                         help="Recognizer of a new gallery (default sface)."),
                force: bool = typer.Option(False, "--force", help="Enroll faces that fail the quality checks."),
+               liveness: bool = LivenessOpt, session: Optional[Path] = SessionOpt,
                json_out: bool = JsonOpt) -> None:
-        """Add people to a gallery: NAME IMAGE... or --from-dir DIR (one transaction per person)."""
+        """Add people to a gallery: NAME IMAGE... or --from-dir DIR (one transaction per person).
+
+        With --liveness, every face must be live (and the --session camera genuine), else nothing
+        of that person is enrolled and the exit code is 1."""
+        check, session_data = liveness_options(liveness, session)
         if from_dir:
             if name or images:
                 raise typer.BadParameter("give NAME IMAGE... or --from-dir, not both")
@@ -58,15 +65,18 @@ def register(app: typer.Typer) -> None:
         with progress(len(people), "enroll") as tick:
             for person, paths in people:
                 try:
-                    r = g.enroll(person, paths, policy=policy, names=[str(p) for p in paths])
+                    r = g.enroll(person, paths, policy=policy, names=[str(p) for p in paths], liveness=check,
+                                 session=session_data)
                 except VultusError as e:
                     failed += 1
                     if json_out:
-                        emit({"name": person, "error": str(e), "kind": e.kind})
+                        emit({"name": person, "error": str(e), "kind": e.kind,
+                              **({"liveness": e.report.to_dict()} if isinstance(e, LivenessError) else {})})
                     err.print(f"[red]error:[/] {e}", soft_wrap=True)
                     continue
                 finally:
                     tick()
+                print_report(r.liveness)
                 if json_out:
                     emit(r.to_dict())
                 else:
@@ -81,13 +91,26 @@ def register(app: typer.Typer) -> None:
     def identify(images: list[Path] = typer.Argument(..., help="Image files or folders."),
                  gallery: Path = GalleryOpt, far: float = FarOpt,
                  top_k: int = typer.Option(3, "--top-k", help="Candidates reported per face."),
+                 liveness: bool = LivenessOpt, session: Optional[Path] = SessionOpt,
                  annotate: Optional[Path] = AnnotateOpt, json_out: bool = JsonOpt) -> None:
-        """Who is each face? A name from the gallery, or unknown."""
+        """Who is each face? A name from the gallery, or unknown.
+
+        With --liveness, an image with a face that is not live is refused (reported, exit 1)
+        instead of identified."""
+        check, session_data = liveness_options(liveness, session)
         g = _open(gallery)
         rows = []
         batch = ImageBatch(images, "identify", json_out)
+        refused = 0
         for p, img in batch:
-            results = g.identify(img, far, top_k)
+            try:
+                results = g.identify(img, far, top_k, name=str(p), liveness=check, session=session_data)
+            except LivenessError as e:
+                refused += 1
+                if json_out:
+                    emit({"input": str(p), "error": str(e), "kind": e.kind, "liveness": e.report.to_dict()})
+                err.print(f"[red]refused:[/] {e}", soft_wrap=True)
+                continue
             if annotate:
                 labels = [f"{r.identity or 'unknown'} {r.score:.2f}" for r in results]
                 colors = [draw.KNOWN if r.known else draw.UNKNOWN for r in results]
@@ -106,6 +129,8 @@ def register(app: typer.Typer) -> None:
         if not json_out:
             table(f"identify (recognizer {g.recognizer.key}, FAR {far:g})",
                   ["image", "#", "identity", "score", "threshold", "candidates"], rows)
+        if refused:
+            raise typer.Exit(1)
         batch.exit_code()
 
     @group.command("list")

@@ -40,6 +40,16 @@ def register(app: typer.Typer) -> None:
                   "1.0", "--detect-scales", help="Detector scales. The service runs one (faces small "
                   "enough to need the still-image default's extra 1.5x pass, 20-40 px, are below what "
                   "identification can use); '1.0,1.5' finds them too, at about twice the CPU per image."),
+              require_liveness: bool = typer.Option(False, "--require-liveness", help="Every verify, identify and "
+                                                    "enroll must pass presentation attack detection (and virtual "
+                                                    "camera detection when it carries a capture session)."),
+              require_session: bool = typer.Option(False, "--require-session", help="With --require-liveness: "
+                                                   "refuse requests without a capture session (web page only)."),
+              vcd_model: Optional[Path] = typer.Option(None, "--vcd-model", help="A virtual camera model of your "
+                                                       "own (`vultus vcd train`) instead of the shipped one."),
+              record_sessions: Optional[Path] = typer.Option(None, "--record-sessions", help="Append every capture "
+                                                             "session received to JSON-lines files in this folder "
+                                                             "(label them, then `vultus vcd train`)."),
               log_level: str = typer.Option("info", "--log-level")) -> None:
         """Serve the REST API (/v1, docs at /docs) and the web page (/) over one gallery."""
         import uvicorn
@@ -52,7 +62,14 @@ def register(app: typer.Typer) -> None:
         defaults = Settings()
         settings = Settings(max_upload_bytes=int(max_upload_mb * 2**20), max_video_bytes=int(max_video_mb * 2**20),
                             max_pixels=max_pixels, rate=rate, burst=burst, cors_origins=tuple(cors_origin or ()),
-                            compute_threads=workers or defaults.compute_threads)
+                            compute_threads=workers or defaults.compute_threads,
+                            require_liveness=require_liveness, require_session=require_session,
+                            vcd_model=str(vcd_model) if vcd_model else None,
+                            record_sessions=str(record_sessions) if record_sessions else None)
+        if require_session and not require_liveness:
+            raise typer.BadParameter("needs --require-liveness", param_hint="--require-session")
+        if vcd_model is not None and not vcd_model.is_file():
+            fail(f"{vcd_model}: no such VCD model file")
         try:
             options = {"scales": tuple(float(x) for x in detect_scales.split(","))}
         except ValueError:
