@@ -63,7 +63,7 @@ bench: $(STAMP)
 # one-thread processes), then the best on validation exported into the package (training/attributes/).
 train-attributes: $(TRAIN_STAMP)
 	$(BIN)/python -m training.attributes.data
-	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.features
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.features utkface fgnet  # (+ lfw: the --lfw variant)
 	for k in 0 1; do OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.train --all --shard $$k/2 & done; wait
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.export
 
