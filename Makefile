@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench fuzz clean chromium train-install record-vcd calibrate
+.PHONY: install demo test bench fuzz clean chromium train-install train-attributes record-vcd calibrate
 
 install: $(STAMP)
 
@@ -69,6 +69,14 @@ bench: $(STAMP)
 # The long Schemathesis run against `vultus serve` (make test runs a short one); writes docs/benchmarks.md
 fuzz: $(STAMP)
 	nice -n 10 $(BIN)/python bench/fuzz.py --examples 100
+
+# attributes: SFace trunk features cached once, then every configuration the bench reports (two
+# one-thread processes), then the best on validation exported into the package (training/attributes/).
+train-attributes: $(TRAIN_STAMP)
+	$(BIN)/python -m training.attributes.data
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.features utkface fgnet  # (+ lfw: the --lfw variant)
+	for k in 0 1; do OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.train --all --shard $$k/2 & done; wait
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.export
 
 clean:
 	rm -rf out .pytest_cache
