@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ... import mesh
 from ...types import Estimate, Face
 from ..base import TrackEvent
 from ..registry import ModelSpec, Task, register
@@ -42,9 +43,12 @@ SPEC = register(ModelSpec(
     requires=(Task.LANDMARKER,),
 ))
 
-# MediaPipe mesh vertices: (outer corner, inner corner, two upper-lid points, the two lower-lid points
-# below them) of the image-left eye (the subject's right) and the image-right eye
-EYE_POINTS = {"right": (33, 133, (160, 158), (144, 153)), "left": (263, 362, (387, 385), (373, 380))}
+# per eye (the image-left eye is the subject's right): outer corner, inner corner, two upper-lid
+# vertices and the two lower-lid vertices below them (a third of the way in from each corner)
+EYE_POINTS = {"right": (mesh.RIGHT_EYE_CORNERS[0], mesh.RIGHT_EYE_CORNERS[1], mesh.RIGHT_EYE_UPPER[3:6:2],
+                        mesh.RIGHT_EYE_LOWER[3:6:2]),
+              "left": (mesh.LEFT_EYE_CORNERS[1], mesh.LEFT_EYE_CORNERS[0], mesh.LEFT_EYE_UPPER[3:6:2],
+                       mesh.LEFT_EYE_LOWER[3:6:2])}
 GAZE_SMOOTHING = 0.5  # weight of the new frame's gaze in the running (exponential) mean
 EYE_FEATURES = ("blink_rate", "blink_duration", "openness_mean", "openness_std", "closed_fraction",
                 "gaze_x_std", "gaze_y_std", "fixation_rate", "fixation_duration", "saccade_rate")
