@@ -20,10 +20,14 @@ GalleryOpt = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite); c
 group = typer.Typer(no_args_is_help=True, help="List, inspect, rename and delete gallery identities.")
 
 
-def _open(path: Path, must_exist: bool = True, recognizer: str | None = None) -> Gallery:
+IndexOpt = typer.Option("auto", "--index", help="Search backend: auto, exact, hnsw, usearch, milvus (Milvus Lite "
+                        "beside the gallery) or milvus://HOST:PORT (a Milvus server).")
+
+
+def _open(path: Path, must_exist: bool = True, recognizer: str | None = None, index: str = "auto") -> Gallery:
     if must_exist and not path.exists():
         fail(f"{path}: no such gallery (enroll someone first)")
-    return Gallery(path, recognizer=recognizer)
+    return Gallery(path, recognizer=recognizer, index=index)
 
 
 def register(app: typer.Typer) -> None:
@@ -38,8 +42,14 @@ def register(app: typer.Typer) -> None:
                recognizer: Optional[str] = typer.Option(None, "--recognizer", "-r",
                                                         help="Recognizer of a new gallery (default sface)."),
                force: bool = typer.Option(False, "--force", help="Enroll faces that fail the quality checks."),
+               index: str = IndexOpt,
+               ray: Optional[str] = typer.Option(None, "--ray", help="Spread decoding, detection and embedding over "
+                                                 "a Ray cluster at this address (`local` starts one here)."),
                json_out: bool = JsonOpt) -> None:
-        """Add people to a gallery: NAME IMAGE... or --from-dir DIR (one transaction per person)."""
+        """Add people to a gallery: NAME IMAGE... or --from-dir DIR (one transaction per person).
+
+        Running the same enrollment again resumes it: images already enrolled for that person are
+        skipped and reported, nothing is added twice."""
         if from_dir:
             if name or images:
                 raise typer.BadParameter("give NAME IMAGE... or --from-dir, not both")
@@ -53,7 +63,15 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter("give NAME and at least one IMAGE, or --from-dir DIR")
             people = [(name, expand(images))]
         policy = None if force else QualityPolicy()
-        g = _open(gallery, must_exist=False, recognizer=recognizer)
+        g = _open(gallery, must_exist=False, recognizer=recognizer, index=index)
+        if ray is not None:
+            from ..gallery.distributed import enroll_distributed
+
+            failed = enroll_distributed(g, people, ray, policy, json_out)
+            g.close()
+            if failed:
+                raise typer.Exit(1)
+            return
         failed = 0
         with progress(len(people), "enroll") as tick:
             for person, paths in people:
@@ -70,7 +88,8 @@ def register(app: typer.Typer) -> None:
                 if json_out:
                     emit(r.to_dict())
                 else:
-                    out.print(f"enrolled [bold]{r.name}[/]: {r.added} face(s)")
+                    again = f" ({r.already_enrolled} already enrolled)" if r.already_enrolled else ""
+                    out.print(f"enrolled [bold]{r.name}[/]: {r.added} face(s){again}")
                 for src, why in r.skipped:
                     err.print(f"[yellow]skipped[/] {src}: {why}", soft_wrap=True)
         g.close()
@@ -81,9 +100,22 @@ def register(app: typer.Typer) -> None:
     def identify(images: list[Path] = typer.Argument(..., help="Image files or folders."),
                  gallery: Path = GalleryOpt, far: float = FarOpt,
                  top_k: int = typer.Option(3, "--top-k", help="Candidates reported per face."),
-                 annotate: Optional[Path] = AnnotateOpt, json_out: bool = JsonOpt) -> None:
+                 annotate: Optional[Path] = AnnotateOpt, index: str = IndexOpt,
+                 ray: Optional[str] = typer.Option(None, "--ray", help="Spread the work over a Ray cluster at this "
+                                                   "address (`local` starts one here); needs --json."),
+                 json_out: bool = JsonOpt) -> None:
         """Who is each face? A name from the gallery, or unknown."""
-        g = _open(gallery)
+        g = _open(gallery, index=index)
+        if ray is not None:
+            from ..gallery.distributed import identify_distributed
+
+            if not json_out or annotate:
+                raise typer.BadParameter("--ray writes JSON lines: add --json (and no --annotate)")
+            failed = identify_distributed(g, expand(images), ray, far, top_k)
+            g.close()
+            if failed:
+                raise typer.Exit(1)
+            return
         rows = []
         batch = ImageBatch(images, "identify", json_out)
         for p, img in batch:
@@ -153,10 +185,39 @@ def register(app: typer.Typer) -> None:
         g.close()
 
     @group.command("audit")
-    def audit(gallery: Path = GalleryOpt, limit: int = typer.Option(50, "--limit"), json_out: bool = JsonOpt) -> None:
-        """The append-only log of enroll, rename and delete (and, from the service, identify) calls."""
+    def audit(gallery: Path = GalleryOpt, limit: int = typer.Option(50, "--limit"),
+              verify: bool = typer.Option(False, "--verify", help="Check the hash chain of the whole log."),
+              expect: Optional[str] = typer.Option(None, "--expect", help="With --verify: a head (ID:HASH) printed "
+                                                   "by an earlier --verify, which must still be in the chain."),
+              retention_days: Optional[float] = typer.Option(None, "--retention-days", help="Keep records this many "
+                                                             "days (0: forever; default 365) and prune now."),
+              json_out: bool = JsonOpt) -> None:
+        """The append-only, hash-chained log of enroll, rename and delete (and, from the service, identify) calls."""
         g = _open(gallery)
-        log = g.store.audit_log(limit)
+        store = g.store
+        if retention_days is not None:
+            if retention_days < 0:
+                raise typer.BadParameter("give 0 (keep forever) or a positive number of days",
+                                         param_hint="--retention-days")
+            store.set_meta("audit_retention_days", str(retention_days))
+            pruned = store.prune_audit(retention_days)
+            emit({"retention_days": retention_days, "pruned": pruned}) if json_out else \
+                out.print(f"audit retention {retention_days:g} days; {pruned} older record(s) pruned")
+        if verify:
+            check = store.verify_audit(expect)
+            g.close()
+            if json_out:
+                emit(check.to_dict())
+            elif check.ok:
+                out.print(f"audit log intact: {check.records} record(s); head {check.head} "
+                          "(keep it elsewhere and pass it to --expect later)")
+            if not check.ok:
+                fail(f"audit log of {gallery} fails verification: {check.problem}")
+            return
+        if retention_days is not None:
+            g.close()
+            return
+        log = store.audit_log(limit)
         if json_out:
             for e in log:
                 emit(e)
@@ -167,3 +228,61 @@ def register(app: typer.Typer) -> None:
                   [[time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"])), e["actor"], e["action"],
                     e["identity"] or "-", e["detail"]] for e in log])
         g.close()
+
+    @group.command("remove-face")
+    def remove_face(face_ids: list[int] = typer.Argument(..., help="Face ids (see `vultus gallery show NAME`)."),
+                    gallery: Path = GalleryOpt, json_out: bool = JsonOpt) -> None:
+        """Delete single faces (e.g. a template reported as damaged)."""
+        g = _open(gallery)
+        for f in face_ids:
+            g.remove_face(f)
+            emit({"face_id": f, "removed": True}) if json_out else out.print(f"removed face {f}")
+        g.close()
+
+    @group.command("stats")
+    def stats_cmd(gallery: Path = GalleryOpt, index: str = IndexOpt, json_out: bool = JsonOpt) -> None:
+        """Identities, templates, index, change log, audit log and bytes on disk."""
+        from ..gallery.bulk import stats
+
+        g = _open(gallery, index=index)
+        s = stats(g)
+        g.close()
+        if json_out:
+            emit(s)
+        else:
+            table(f"{gallery}", ["what", "value"], [[k, v] for k, v in s.items()])
+
+    @group.command("export")
+    def export(file: Path = typer.Argument(..., help="Parquet file to write."), gallery: Path = GalleryOpt,
+               json_out: bool = JsonOpt) -> None:
+        """Write every face's templates (with name, source hash, box, quality) to Parquet."""
+        from ..gallery.bulk import export_parquet
+
+        g = _open(gallery)
+        with progress(g.templates(), "export") as tick:
+            n = export_parquet(g, file, tick)
+        g.close()
+        emit({"exported": n, "file": str(file)}) if json_out else out.print(f"exported {n} face(s) to {file}")
+
+    @group.command("import")
+    def import_cmd(file: Path = typer.Argument(..., help="Parquet file written by `vultus gallery export`."),
+                   gallery: Path = GalleryOpt, index: str = IndexOpt, json_out: bool = JsonOpt) -> None:
+        """Add the faces of a Parquet file; rows already in the gallery are skipped (a rerun resumes)."""
+        from ..gallery.bulk import import_parquet
+
+        if not file.is_file():
+            fail(f"{file}: no such file")
+        g = _open(gallery, must_exist=False, index=index)
+        r = import_parquet(g, file)
+        g.close()
+        emit(r) if json_out else out.print(f"imported {r['added']} face(s), {r['skipped']} already there")
+
+    @group.command("compact")
+    def compact_cmd(gallery: Path = GalleryOpt, index: str = IndexOpt, json_out: bool = JsonOpt) -> None:
+        """Rebuild the search index without deleted entries, trim the change log, VACUUM the database."""
+        from ..gallery.bulk import compact
+
+        g = _open(gallery, index=index)
+        r = compact(g)
+        g.close()
+        emit(r) if json_out else out.print(f"compacted: {r['bytes_before']:,} -> {r['bytes_after']:,} bytes")

@@ -20,8 +20,14 @@ from ..models import registry
 from ..pipeline import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER, Pipeline
 from ..quality import QualityPolicy
 from ..types import Candidate, Face, Identification
-from .index import ExactIndex, Index
+from . import integrity
+from .backends import resolve_index
+from .integrity import clean_name, metadata_json
 from .store import FaceRecord, IdentityInfo, Store
+from .synced import SyncedIndex
+
+
+ALREADY_ENROLLED = "already enrolled"  # the reason given for an image skipped on a rerun
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,13 @@ class EnrollResult:
     face_ids: tuple[int, ...]
     skipped: tuple[tuple[str, str], ...]  # (input, reason)
 
+    @property
+    def already_enrolled(self) -> int:
+        return sum(r.startswith(ALREADY_ENROLLED) for _, r in self.skipped)
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "added": self.added, "face_ids": list(self.face_ids),
+                "already_enrolled": self.already_enrolled,
                 "skipped": [{"input": s, "reason": r} for s, r in self.skipped]}
 
 
@@ -41,27 +52,36 @@ class Gallery:
 
     The recognizer (which embedders, flip or not) is fixed when the gallery is created and stored
     in it; every later enroll and search uses the same one. Opening the same file from several
-    processes is safe: each sees the others' commits before its next search.
+    processes is safe: each catches up with the others' commits before its next search.
+
+    `index` picks the search backend by name (`vultus models` lists them under "index"): "auto"
+    (the default) is exact search up to `ANN_FROM` templates and the ANN index above it.
     """
 
     def __init__(self, path: str | Path, recognizer: str | None = None, detector: str = DEFAULT_DETECTOR,
-                 index: str = "exact", pipeline: Pipeline | None = None):
+                 index: str = "auto", pipeline: Pipeline | None = None, index_options: dict[str, Any] | None = None):
         self.store = Store(path)
-        stored = self.store.get_meta("recognizer")
-        wanted = recognizer or (pipeline.recognizer.key if pipeline else None)
-        if stored is None:
-            stored = Recognizer.parse(wanted or DEFAULT_RECOGNIZER).key
-            self.store.set_meta("recognizer", stored)
-        elif wanted and Recognizer.parse(wanted).models != Recognizer.parse(stored).models:
-            raise GalleryError(f"{path}: this gallery holds {stored!r} templates, not {wanted!r}; "
-                               "use a new gallery file for another recognizer")
-        self.recognizer = Recognizer.parse(stored)
-        self._pipeline = pipeline
-        self._detector = detector
-        self._index_name = index
-        registry.get(index, "index")
-        self._lock = threading.RLock()
-        self._load_index()
+        try:
+            stored = self.store.get_meta("recognizer")
+            wanted = recognizer or (pipeline.recognizer.key if pipeline else None)
+            if stored is None:
+                stored = Recognizer.parse(wanted or DEFAULT_RECOGNIZER).key
+                self.store.set_meta("recognizer", stored)
+            elif wanted and Recognizer.parse(wanted).models != Recognizer.parse(stored).models:
+                raise GalleryError(f"{path}: this gallery holds {stored!r} templates, not {wanted!r}; "
+                                   "use a new gallery file for another recognizer")
+            self.recognizer = Recognizer.parse(stored)
+            self._pipeline = pipeline
+            self._detector = detector
+            self._lock = threading.RLock()
+            backend, options = resolve_index(index, self.store, index_options)
+            self._indexes = {m: SyncedIndex(self.store, m, backend, registry.load(m, "embedder").dim, options,
+                                            folder=Path(f"{self.store.path}.index"))
+                             for m in self.recognizer.models}
+            self._refresh()
+        except BaseException:
+            self.store.close()
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @property
@@ -71,7 +91,10 @@ class Gallery:
         return self._pipeline
 
     def close(self) -> None:
-        self.store.close()
+        with self._lock:
+            for idx in self._indexes.values():
+                idx.close()
+            self.store.close()
 
     def __enter__(self) -> "Gallery":
         return self
@@ -79,38 +102,49 @@ class Gallery:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _load_index(self) -> None:
-        with self._lock:
-            self._indexes: dict[str, Index] = {}
-            self._owner: dict[int, str] = {}
-            for m in self.recognizer.models:
-                idx = registry.create(self._index_name, "index", dim=registry.load(m, "embedder").dim)
-                ids, vecs, names = self.store.vectors(m)
-                if len(ids):
-                    idx.add(ids, vecs)
-                    self._owner.update(zip(ids.tolist(), names))
-                self._indexes[m] = idx
-            self._recount()
-            self._version = self.store.data_version()
-
-    def _recount(self) -> None:
-        self._identity_count = len(set(self._owner.values()))  # sizes the open-set threshold
+    def _refresh(self) -> None:
+        self._identity_count = self.store.count_identities()  # sizes the open-set threshold
+        self._version = self.store.data_version()
 
     def _sync(self) -> None:
-        """Reload if another process committed since we last looked (cheap PRAGMA check)."""
+        """Catch up if another process committed since we last looked (cheap PRAGMA check)."""
         if self.store.data_version() != self._version:
-            self._load_index()
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        for idx in self._indexes.values():
+            if not idx.catch_up():
+                idx.rebuild()
+        self._refresh()
+
+    @property
+    def index_backend(self) -> str:
+        return next(iter(self._indexes.values())).backend
+
+    @property
+    def quarantined(self) -> dict[int, str]:
+        """Templates left out of searches because they failed their integrity check: {face id: why}."""
+        out: dict[int, str] = {}
+        for m, idx in self._indexes.items():
+            out.update({f: f"{m}: {why}" for f, why in idx.quarantined.items()})
+        return out
+
+    def save_index(self) -> None:
+        with self._lock:
+            for idx in self._indexes.values():
+                idx.save()
 
     # -- reading -----------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.identities())
+        return self.store.count_identities()
 
     def identities(self) -> list[IdentityInfo]:
         return self.store.identities()
 
     def templates(self) -> int:
-        self._sync()
-        return len(self._owner)
+        with self._lock:
+            self._sync()
+            return len(next(iter(self._indexes.values())).index)
 
     # -- writing -----------------------------------------------------------------------------------
     def enroll(self, name: str, images: Iterable[ImageInput], metadata: dict[str, Any] | None = None,
@@ -120,15 +154,26 @@ class Gallery:
 
         Images that cannot be read, have no face, or fail the quality `policy` (None to accept
         any face) are skipped with a reason; if none is usable, nothing is written and a
-        `VultusError` says why.
+        `VultusError` says why. An image already enrolled for this person (same bytes, by
+        SHA-256) is skipped as "already enrolled", so running the same enrollment again resumes it
+        instead of adding duplicates.
         """
-        name = _clean_name(name)
+        name = clean_name(name)
+        metadata_json(metadata)  # refuse bad metadata before any image is decoded
         images = list(images)
         labels = list(names) if names is not None else [describe(im) for im in images]
-        records, skipped = [], []
+        records, skipped, seen = [], [], set()
         for image, label in zip(images, labels):
             try:
+                raw = image if isinstance(image, (bytes, bytearray)) else (
+                    _read(image, label) if isinstance(image, (str, Path)) else None)
                 img = load_image(image, name=label)
+                sha = hashlib.sha256(raw if raw is not None else img.tobytes()).hexdigest()
+                done = self.store.already_enrolled(name, sha)
+                if done is not None or sha in seen:
+                    skipped.append((label, f"{ALREADY_ENROLLED} for {name!r}"
+                                    + (f" (face {done})" if done is not None else " (twice in this call)")))
+                    continue
                 faces = self.pipeline.detect(img)
                 if not faces:
                     raise ImageError(f"{label}: no face found")
@@ -140,15 +185,15 @@ class Gallery:
             except VultusError as e:
                 skipped.append((label, str(e).removeprefix(f"{label}: ")))
                 continue
-            raw = image if isinstance(image, (bytes, bytearray)) else (
-                Path(image).read_bytes() if isinstance(image, (str, Path)) else img.tobytes())
+            seen.add(sha)
             records.append(FaceRecord(
-                source=label if isinstance(image, (str, Path)) else None,
-                source_sha256=hashlib.sha256(raw).hexdigest(),
+                source=label if isinstance(image, (str, Path)) else None, source_sha256=sha,
                 box=[round(float(v), 1) for v in face.box],
                 quality=face.quality.to_dict() if face.quality else None,
                 vectors=dict(face.embeddings), thumbnail=thumbnail(img, face)))
         if not records:
+            if skipped and all(r.startswith(ALREADY_ENROLLED) for _, r in skipped):
+                return EnrollResult(name, 0, (), tuple(skipped))  # a rerun: nothing left to do
             reasons = "; ".join(f"{s}: {r}" for s, r in skipped) or "no images given"
             raise QualityError(f"nothing enrolled for {name!r}: {reasons}", [r for _, r in skipped])
         return self._commit(name, records, metadata, skipped, actor)
@@ -157,7 +202,7 @@ class Gallery:
                   source: str | None = None, metadata: dict[str, Any] | None = None,
                   actor: str = "local") -> EnrollResult:
         """Enroll faces already embedded by this gallery's recognizer (e.g. the best frames of a track)."""
-        name = _clean_name(name)
+        name = clean_name(name)
         missing = [m for m in self.recognizer.models for f in faces if m not in f.embeddings]
         if missing:
             raise GalleryError(f"faces lack {sorted(set(missing))} embeddings needed by {self.recognizer.key!r}")
@@ -167,43 +212,32 @@ class Gallery:
         return self._commit(name, records, metadata, [], actor)
 
     def _commit(self, name, records, metadata, skipped, actor) -> EnrollResult:
+        for r in records:  # never store a template that could not be searched
+            for m, v in r.vectors.items():
+                bad = integrity.problems(np.zeros(1, np.int64), np.asarray(v, np.float32)[None], None)
+                if bad:
+                    raise GalleryError(f"refused a {m} template of {r.source or name!r}: {bad[0]}")
         with self._lock:
-            self._sync()
             ids = self.store.add_faces(name, records, metadata, actor=actor)
-            for m, idx in self._indexes.items():
-                idx.add(np.array(ids), np.stack([r.vectors[m] for r in records]))
-            self._owner.update({i: name for i in ids})
-            self._recount()
-            self._version = self.store.data_version()
+            self._catch_up()
         return EnrollResult(name, len(ids), tuple(ids), tuple(skipped))
 
     def remove(self, name: str, actor: str = "local") -> int:
         """Delete an identity and every template and thumbnail of it; returns how many faces went."""
         with self._lock:
-            self._sync()
             ids = self.store.remove(name, actor=actor)
-            for idx in self._indexes.values():
-                idx.remove(np.array(ids, np.int64))
-            for i in ids:
-                self._owner.pop(i, None)
-            self._recount()
+            self._catch_up()
         return len(ids)
 
     def remove_face(self, face_id: int, actor: str = "local") -> None:
         with self._lock:
-            self._sync()
             self.store.remove_face(face_id, actor=actor)
-            for idx in self._indexes.values():
-                idx.remove(np.array([face_id], np.int64))
-            self._owner.pop(face_id, None)
-            self._recount()
+            self._catch_up()
 
-    def rename(self, old: str, new: str, actor: str = "local") -> None:
-        new = _clean_name(new)
+    def rename(self, old: str, new: str, actor: str = "local") -> str:
+        """Rename an identity; returns the name as stored (Unicode NFC, trimmed)."""
         with self._lock:
-            self._sync()
-            self.store.rename(old, new, actor=actor)
-            self._owner = {i: (new if n == old else n) for i, n in self._owner.items()}
+            return self.store.rename(old, new, actor=actor)
 
     # -- searching ---------------------------------------------------------------------------------
     def search(self, face: Face, target_far: float | None = DEFAULT_FAR, top_k: int = 3,
@@ -216,20 +250,25 @@ class Gallery:
             self._sync()
             threshold, far = self.recognizer.open_set_threshold(target_far, self._identity_count)
             # shortlist per model from the index, then score the union exactly with the fusion
-            cands: set[int] = set()
+            found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             for m, idx in self._indexes.items():
-                _, ids = idx.search(face.embeddings[m][None], shortlist)
-                cands.update(ids[0].tolist())
-            if not cands:
-                return Identification(face, None, float("-inf"), threshold, self.recognizer.key, target_far, (), far)
-            ids = np.array(sorted(cands), np.int64)
-            per_model = {m: idx.get(ids) @ face.embeddings[m] for m, idx in self._indexes.items()}
-            owners = [self._owner[i] for i in ids.tolist()]
+                s, ids = idx.index.search(face.embeddings[m][None], shortlist)
+                found[m] = (s[0], ids[0])
+            if len(found) == 1:  # one model: the index's scores are the scores
+                (scores, ids), = found.values()
+                per_model = {m: scores for m in found}
+            else:
+                ids = np.array(sorted({i for _, got in found.values() for i in got.tolist()}), np.int64)
+                per_model = {m: idx.index.get(ids) @ face.embeddings[m] for m, idx in self._indexes.items()}
+            owner = self.store.owners(ids.tolist())  # a face deleted since the index saw it is dropped
         fused = self.recognizer.fuse(per_model)
         best: dict[str, float] = {}
-        for name, s in zip(owners, fused.tolist()):  # an identity scores its best template
-            if s > best.get(name, -np.inf):
+        for i, s in zip(ids.tolist(), fused.tolist()):  # an identity scores its best template
+            name = owner.get(i)
+            if name is not None and s > best.get(name, -np.inf):
                 best[name] = s
+        if not best:
+            return Identification(face, None, float("-inf"), threshold, self.recognizer.key, target_far, (), far)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:max(top_k, 1)]
         top_name, top_score = ranked[0]
         return Identification(face, top_name if top_score >= threshold else None, float(top_score), threshold,
@@ -242,13 +281,11 @@ class Gallery:
         return [self.search(f, target_far, top_k) for f in self.pipeline.embed(img)]
 
 
-def _clean_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise GalleryError("an identity needs a non-empty name")
-    if len(name) > 200 or any(ord(c) < 32 for c in name):
-        raise GalleryError(f"invalid identity name {name[:40]!r}: at most 200 printable characters")
-    return name
+def _read(path: str | Path, label: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None  # load_image names the problem
 
 
 def thumbnail(image: np.ndarray, face: Face, size: int = 112) -> bytes:
