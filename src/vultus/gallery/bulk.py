@@ -73,8 +73,8 @@ def export_parquet(gallery, path: str | Path, progress: Callable[[int], None] | 
 def import_parquet(gallery, path: str | Path, actor: str = "local",
                    progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Add the faces of a Parquet file (as written by `export_parquet`) in batches, one transaction
-    each. Rows already in the gallery (same name and source SHA-256) are skipped, so an interrupted
-    import can simply be run again. Vectors must be finite and unit length."""
+    each. Rows already in the gallery (same name and source SHA-256, or same template) are skipped,
+    so an interrupted import can simply be run again. Vectors must be finite and unit length."""
     _, pq = _pyarrow()
     store, models = gallery.store, gallery.recognizer.models
     try:

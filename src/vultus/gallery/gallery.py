@@ -108,7 +108,7 @@ class Gallery:
 
     def _sync(self) -> None:
         """Catch up if another process committed since we last looked (cheap PRAGMA check)."""
-        if self.store.data_version() != self._version:
+        if self.store.data_version() != self._version or any(i.lagging for i in self._indexes.values()):
             self._catch_up()
 
     def _catch_up(self) -> None:

@@ -352,8 +352,9 @@ class Store:
 
     def add_batch(self, items: list[tuple[str, dict[str, Any] | None, FaceRecord]], actor: str = "local"
                   ) -> tuple[int, int]:
-        """Bulk import: many (name, metadata, face) in one transaction. A face whose source SHA-256
-        is already enrolled for that name is skipped. Returns (added, skipped)."""
+        """Bulk import: many (name, metadata, face) in one transaction. A face already enrolled for
+        that name (same source SHA-256, or without one the same template) is skipped.
+        Returns (added, skipped)."""
         now = time.time()
         added = skipped = 0
         with self.transaction() as db:
@@ -367,9 +368,12 @@ class Store:
                         "INSERT INTO identities(name, metadata, created_at) VALUES (?, ?, ?)",
                         (name, metadata_json(metadata), now)).lastrowid
                     idents[name] = ident
-                if r.source_sha256 and db.execute("SELECT 1 FROM faces WHERE identity_id=? AND source_sha256=?",
-                                                  (ident, r.source_sha256)).fetchone():
-                    skipped += 1
+                model, vec = next(iter(r.vectors.items()))
+                if db.execute("SELECT 1 FROM faces WHERE identity_id=? AND source_sha256=?",
+                              (ident, r.source_sha256)).fetchone() if r.source_sha256 else db.execute(
+                        "SELECT 1 FROM faces f JOIN embeddings e ON e.face_id = f.id WHERE f.identity_id=? "
+                        "AND e.model=? AND e.vector=?", (ident, model, np.asarray(vec, np.float32).tobytes())).fetchone():
+                    skipped += 1  # already there: by its source's hash, or (no hash) the very same template
                     continue
                 fid = db.execute(
                     "INSERT INTO faces(identity_id, source, source_sha256, box, quality, thumbnail, created_at) "

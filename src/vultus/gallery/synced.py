@@ -52,6 +52,7 @@ class SyncedIndex:
         self.head = 0
         self.dirty = False
         self.rebuilt = False
+        self.lagging = False  # a remote engine missed changes that SQLite has; caught up at the next sync
         self.index: Any = None
         self._open()
 
@@ -144,18 +145,29 @@ class SyncedIndex:
         if delta is None:
             return False
         added, removed, head = delta
-        if removed:
-            self.index.remove(np.array(removed, np.int64))
-            for f in removed:
-                self.quarantined.pop(f, None)
-            self._forget_saved()  # the saved copy holds the deleted templates
-        for ids, vecs, sums in self.store.vectors(self.model, sorted(added)):
-            self._add_checked(ids, vecs, sums)
+        try:
+            if removed:
+                self.index.remove(np.array(removed, np.int64))
+                for f in removed:
+                    self.quarantined.pop(f, None)
+                self._forget_saved()  # the saved copy holds the deleted templates
+            for ids, vecs, sums in self.store.vectors(self.model, sorted(added)):
+                self._add_checked(ids, vecs, sums)
+            if self.remote and (added or removed):
+                self.index.set_manifest({**self._expected(), "head": head})
+        except GalleryError:
+            raise
+        except Exception as e:  # the engine failed: SQLite has the change; retry from the same head
+            if not self.remote:
+                raise
+            self.lagging = True
+            log.warning("%s: the %s index could not apply %d change(s) (%s); it lags the gallery and is "
+                        "retried at the next search", self.store.path, self.backend, len(added) + len(removed), e)
+            return True
+        self.lagging = False
         if added or removed:
             self.dirty = True
         self.head = head
-        if self.remote and (added or removed):
-            self.index.set_manifest({**self._expected(), "head": self.head})
         return True
 
     def _add_checked(self, ids: np.ndarray, vecs: np.ndarray, sums: np.ndarray) -> None:

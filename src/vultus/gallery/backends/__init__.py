@@ -27,7 +27,7 @@ def ann_available(name: str = ANN_DEFAULT) -> bool:
 def resolve_index(index: str, store: Any, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """(registered backend name, its options) for `index` on this store."""
     options = dict(options or {})
-    if index.startswith("milvus:") or index.startswith("http://") or index.startswith("https://"):
+    if index == "milvus" or index.startswith(("milvus:", "http://", "https://")):
         return "milvus", {**options, "uri": milvus_index.uri_of(index, store.path)}
     if index == "auto":
         big = store.query("SELECT COUNT(*) FROM faces")[0][0] >= ANN_FROM
