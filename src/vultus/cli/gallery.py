@@ -12,7 +12,7 @@ from ..errors import VultusError
 from ..gallery import Gallery
 from ..io import iter_image_paths
 from ..quality import QualityPolicy
-from .common import FarOpt, ImageBatch, JsonOpt, emit, err, expand, fail, out, progress, table
+from .common import FarOpt, ImageBatch, JsonOpt, emit, err, expand, fail, out, progress, stdout_is_ours, table
 from .faces import AnnotateOpt
 
 GalleryOpt = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite); created on first enroll.")
@@ -67,10 +67,20 @@ def register(app: typer.Typer) -> None:
         if ray is not None:
             from ..gallery.distributed import enroll_distributed
 
-            failed = enroll_distributed(g, people, ray, policy, json_out)
+            with stdout_is_ours(), progress(sum(len(p) for _, p in people), f"enroll on Ray ({ray})") as tick:
+                done = enroll_distributed(g, people, ray, policy, tick)
             g.close()
-            if failed:
-                raise typer.Exit(1)
+            for person, (faces, skipped) in done.items():
+                if json_out:
+                    emit({"name": person, "faces": faces,
+                          "skipped": [{"input": s, "reason": r} for s, r in skipped]})
+                else:
+                    out.print(f"enrolled [bold]{person}[/]: {faces} face(s)")
+                for src, why in skipped:
+                    err.print(f"[yellow]skipped[/] {src}: {why}", soft_wrap=True)
+            empty = [p for p, (faces, _) in done.items() if not faces]
+            if empty:
+                fail(f"nothing enrolled for {', '.join(map(repr, empty))}")
             return
         failed = 0
         with progress(len(people), "enroll") as tick:
@@ -111,7 +121,12 @@ def register(app: typer.Typer) -> None:
 
             if not json_out or annotate:
                 raise typer.BadParameter("--ray writes JSON lines: add --json (and no --annotate)")
-            failed = identify_distributed(g, expand(images), ray, far, top_k)
+            paths = expand(images)
+            failed = 0
+            with stdout_is_ours(), progress(len(paths), f"identify on Ray ({ray})") as tick:
+                for row in identify_distributed(g, paths, ray, far, top_k, tick):
+                    failed += "error" in row
+                    emit(row)
             g.close()
             if failed:
                 raise typer.Exit(1)

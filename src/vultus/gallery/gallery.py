@@ -211,12 +211,20 @@ class Gallery:
                               thumbnail=thumbnail(image, f) if image is not None else None) for f in faces]
         return self._commit(name, records, metadata, [], actor)
 
+    def add_records(self, items: list[tuple[str, dict[str, Any] | None, FaceRecord]], actor: str = "local"
+                    ) -> tuple[int, int]:
+        """Write faces embedded elsewhere (a Ray worker, an import) in one transaction; a face
+        already enrolled for its person is skipped. Returns (added, skipped)."""
+        for name, _, r in items:
+            _check_vectors(r, name)
+        with self._lock:
+            done = self.store.add_batch(items, actor=actor)
+            self._catch_up()
+        return done
+
     def _commit(self, name, records, metadata, skipped, actor) -> EnrollResult:
-        for r in records:  # never store a template that could not be searched
-            for m, v in r.vectors.items():
-                bad = integrity.problems(np.zeros(1, np.int64), np.asarray(v, np.float32)[None], None)
-                if bad:
-                    raise GalleryError(f"refused a {m} template of {r.source or name!r}: {bad[0]}")
+        for r in records:
+            _check_vectors(r, name)
         with self._lock:
             ids = self.store.add_faces(name, records, metadata, actor=actor)
             self._catch_up()
@@ -279,6 +287,14 @@ class Gallery:
         """Every face in an image, each with its decision."""
         img = load_image(image, name=name)
         return [self.search(f, target_far, top_k) for f in self.pipeline.embed(img)]
+
+
+def _check_vectors(record: FaceRecord, name: str) -> None:
+    """Never store a template that could not be searched."""
+    for m, v in record.vectors.items():
+        bad = integrity.problems(np.zeros(1, np.int64), np.asarray(v, np.float32)[None], None)
+        if bad:
+            raise GalleryError(f"refused a {m} template of {record.source or name!r}: {bad[0]}")
 
 
 def _read(path: str | Path, label: str) -> bytes | None:
