@@ -15,6 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
@@ -185,3 +191,102 @@ def identify_distributed(gallery, paths: list[Path], address: str, far: float, t
                 yield {"input": r["label"], "face": i, **gallery.search(face, far, top_k).to_dict()}
         if progress:
             progress(len(batch))
+
+
+class LoopbackCluster:
+    """A real multi-node Ray cluster on this machine, for tests, benchmarks and trying things out:
+    a head on 127.0.0.2 and worker nodes on 127.0.0.3, .4, ..., each `ray start --block` in its own
+    process group with small memory settings. `stop()` ends those nodes and every process they
+    started (Ray's workers run in sessions of their own), and nothing else."""
+
+    def __init__(self, nodes: int = 2, cpus_per_node: int = 1, timeout: float = 180):
+        self.ray = str(Path(sys.executable).with_name("ray"))
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        with socket.socket() as s:
+            s.bind(("127.0.0.2", 0))
+            self.port = s.getsockname()[1]
+        self.address = f"127.0.0.2:{self.port}"
+        small = [f"--num-cpus={cpus_per_node}", "--object-store-memory=80000000", "--memory=1000000000",
+                 "--disable-usage-stats"]
+        self.procs: list[subprocess.Popen] = []
+        self._start(["--head", "--node-ip-address=127.0.0.2", f"--port={self.port}", "--include-dashboard=false",
+                     f"--temp-dir={tempfile.mkdtemp(prefix='vr', dir='/tmp')}", *small])
+        deadline = time.time() + timeout
+        try:
+            self._wait(1, deadline)
+            for k in range(1, nodes):
+                self._start([f"--address={self.address}", f"--node-ip-address=127.0.0.{2 + k}", *small])
+            self._wait(nodes, deadline)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, args: list[str]) -> None:
+        self.procs.append(subprocess.Popen([self.ray, "start", "--block", *args], env=self.env,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                           start_new_session=True))
+
+    def _wait(self, nodes: int, deadline: float) -> None:
+        while self.alive_nodes() < nodes:
+            if time.time() > deadline:
+                raise GalleryError(f"the loopback Ray cluster did not reach {nodes} node(s) in time")
+            time.sleep(2)
+
+    def alive_nodes(self) -> int:
+        code = (f"import ray; ray.init(address='{self.address}', _node_ip_address='127.0.0.2', "
+                "log_to_driver=False); print(sum(n['Alive'] for n in ray.nodes()))")
+        try:
+            p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=self.env, timeout=60)
+        except subprocess.TimeoutExpired:
+            return 0
+        return int(p.stdout.split()[-1]) if p.returncode == 0 and p.stdout.split() else 0
+
+    def node_pids(self, node: int) -> list[tuple[int, str]]:
+        """(pid, command line) of a node's processes, workers included."""
+        return descendants(self.procs[node].pid)
+
+    def stop(self) -> None:
+        ours = [pid for p in self.procs for pid, _ in descendants(p.pid)]
+        for p in reversed(self.procs):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_alive(pid) for pid in ours):
+            time.sleep(0.5)
+        for pid in ours:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for p in self.procs:
+            p.wait(timeout=30)
+        self.procs = []
+
+    def __enter__(self) -> "LoopbackCluster":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of a process and all its descendants, from ps."""
+    rows = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True,
+                                                           text=True).stdout.splitlines()]
+    children: dict[int, list[tuple[int, str]]] = {}
+    for r in rows:
+        children.setdefault(int(r[1]), []).append((int(r[0]), r[2] if len(r) > 2 else ""))
+    out, todo = [(pid, "")], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c[0])
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
