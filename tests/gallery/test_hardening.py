@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 import unicodedata
 from pathlib import Path
 
@@ -252,3 +253,40 @@ def _age(path: Path, ids: list[int]) -> str:
     db.commit()
     db.close()
     return f"{rows[-1][0]}:{prev}"
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE identities (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, metadata TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL);
+CREATE TABLE faces (id INTEGER PRIMARY KEY, identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    source TEXT, source_sha256 TEXT, box TEXT NOT NULL, quality TEXT, thumbnail BLOB, created_at REAL NOT NULL);
+CREATE TABLE embeddings (face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    vector BLOB NOT NULL, PRIMARY KEY (face_id, model));
+CREATE TABLE audit (id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    identity TEXT, detail TEXT NOT NULL DEFAULT '{}');
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+"""
+
+
+def test_a_schema_1_gallery_is_upgraded(tmp_path, pipeline):
+    """Galleries made before these fixes open, gain checksums and a verified audit chain, and search."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('recognizer', 'sface')")
+    v = np.random.default_rng(0).normal(size=128).astype(np.float32)
+    db.execute("INSERT INTO identities VALUES (1, 'someone', '{}', 0)")
+    db.execute("INSERT INTO faces VALUES (1, 1, NULL, NULL, '[0,0,1,1]', NULL, NULL, 0)")
+    db.execute("INSERT INTO embeddings VALUES (1, 'sface', ?)", ((v / np.linalg.norm(v)).tobytes(),))
+    db.execute("INSERT INTO audit VALUES (1, ?, 'local', 'enroll', 'someone', '{}')", (time.time(),))
+    db.commit()
+    db.close()
+    with Gallery(path, pipeline=pipeline) as g:
+        assert g.store.get_meta("schema_version") == "2" and g.templates() == 1 and not g.quarantined
+        assert g.store.verify_audit().ok and g.store.audit_log(1)[0]["action"] == "migrate"
+        g.enroll("obama", [EX / "obama.jpg"])
+        assert g.identify(EX / "obama2.jpg")[0].identity == "obama"
+    checksum = sqlite3.connect(path).execute("SELECT checksum FROM embeddings WHERE face_id=1").fetchone()[0]
+    assert checksum is not None
