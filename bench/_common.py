@@ -46,12 +46,12 @@ def lfw_embeddings(recognizer: str, workers: int = 2):
     return paths, embed_files(paths, "yunet", recognizer, workers, "center", cache=RESULTS / "cache")
 
 
-def write_section(name: str, markdown: str) -> Path:
-    """Replace this benchmark's own section of docs/benchmarks.md (between its markers), so each
-    script rewrites only what it measured and the rest of the page stays as it was."""
+def write_section(name: str, markdown: str, doc: Path | None = None) -> Path:
+    """Replace this benchmark's own section of docs/benchmarks.md (or of `doc`, e.g. a model card)
+    between its markers, so each script rewrites only what it measured and the rest stays as it was."""
     import re
 
-    doc = ROOT / "docs" / "benchmarks.md"
+    doc = doc or ROOT / "docs" / "benchmarks.md"
     text = doc.read_text() if doc.exists() else "# Benchmarks\n\nEvery figure on this page is written by a script in `bench/`; the command is given with each table.\n"
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{markdown.strip()}\n{end}"

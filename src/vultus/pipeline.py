@@ -1,67 +1,108 @@
-"""The one way through: image -> detect -> align -> embed. Video, the service, the gallery and the
-analyzers all call this; none of them copy it."""
+"""The one way through: image -> detect -> (landmark) -> align -> embed -> analyze. Video, the
+service, the gallery and the CLI all call this; none of them copy it."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from functools import cached_property
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from . import quality as _quality
 from .align import ARCFACE_112, align
 from .decide import DEFAULT_FAR, Recognizer
-from .errors import ImageError
+from .errors import ImageError, ModelError
 from .io import ImageInput, load_image
 from .models import registry
-from .models.base import l2_normalize
+from .models.base import FaceAnalyzer, l2_normalize
+from .models.registry import Task
 from .types import Face, Verification
 
 DEFAULT_DETECTOR = "yunet"
 DEFAULT_RECOGNIZER = "sface"
+DEFAULT_LANDMARKER = "facemesh"
+
+
+def parse_names(names: str | Iterable[str] | None) -> list[str]:
+    """`"a,b"` or `["a", "b,c"]` -> `["a", "b", "c"]` (order kept, duplicates dropped)."""
+    if names is None:
+        return []
+    parts = [names] if isinstance(names, str) else list(names)
+    return list(dict.fromkeys(p.strip() for part in parts for p in part.split(",") if p.strip()))
+
+
+def load_analyzers(names: str | Iterable[str | FaceAnalyzer] | None) -> list[FaceAnalyzer]:
+    """Analyzer instances by name (shared, loaded once); an unknown name lists the known ones."""
+    items = [names] if isinstance(names, str) else list(names or [])
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out += [registry.load(n, Task.ANALYZER) for n in parse_names(item)]
+        else:
+            out.append(item)
+    return out
 
 
 class Pipeline:
-    """A detector and a recognizer (one embedder or a fusion), loaded once and reused.
+    """A detector, a recognizer (one embedder or a fusion) and optional analyzers, loaded once.
 
-    Thread-safe: each model guards its own session, so one Pipeline can serve many threads.
+    Thread-safe: models run on the shared runtime, which gives each thread its own inference
+    request, so one Pipeline serves many threads. Embedders and the landmarker load on first use.
     """
 
     def __init__(self, detector: str = DEFAULT_DETECTOR, recognizer: str | Recognizer = DEFAULT_RECOGNIZER,
-                 detector_options: Mapping[str, Any] | None = None):
+                 detector_options: Mapping[str, Any] | None = None,
+                 analyzers: str | Sequence[str | FaceAnalyzer] = (), landmarker: str = DEFAULT_LANDMARKER):
         self.recognizer = recognizer if isinstance(recognizer, Recognizer) else Recognizer.parse(recognizer)
-        registry.get(detector, "detector")  # fail early on an unknown name
-        self.detector = (registry.create(detector, "detector", **detector_options) if detector_options
-                         else registry.load(detector, "detector"))
-        self.embedders = [registry.load(m, "embedder") for m in self.recognizer.models]
+        registry.get(detector, Task.DETECTOR)  # fail early on an unknown name
+        self.detector = (registry.create(detector, Task.DETECTOR, **detector_options) if detector_options
+                         else registry.load(detector, Task.DETECTOR))
+        self.analyzers = load_analyzers(analyzers)
+        self.landmarker_name = landmarker
 
     def __repr__(self) -> str:
-        return f"Pipeline(detector={self.detector.name!r}, recognizer={self.recognizer.key!r})"
+        names = [a.name for a in self.analyzers]
+        return f"Pipeline(detector={self.detector.name!r}, recognizer={self.recognizer.key!r}, analyzers={names})"
+
+    @cached_property
+    def embedders(self) -> list:
+        return [registry.load(m, Task.EMBEDDER) for m in self.recognizer.models]
+
+    @cached_property
+    def landmarker(self):
+        return registry.load(self.landmarker_name, Task.LANDMARKER)
 
     # -- stages ------------------------------------------------------------------------------------
     def detect(self, image: ImageInput) -> list[Face]:
         """Every face, best score first, with its quality measured."""
-        img = load_image(image)
-        return [self._with_quality(img, f) for f in self.detector.detect(img)]
+        return self._detect(load_image(image))[0]
+
+    def _detect(self, img: np.ndarray) -> tuple[list[Face], np.ndarray]:
+        """Faces with quality, and their ArcFace 112 crops (measured for quality; reused to embed)."""
+        faces = self.detector.detect(img)
+        crops = np.stack([align(img, f.landmarks, ARCFACE_112, 112) for f in faces]) if faces else \
+            np.zeros((0, 112, 112, 3), np.uint8)
+        return [dataclasses.replace(f, quality=_quality.assess(f, c)) for f, c in zip(faces, crops)], crops
 
     def embed(self, image: ImageInput, faces: list[Face] | None = None) -> list[Face]:
         """Detect (unless `faces` are given) and embed every face with every model of the recognizer."""
         img = load_image(image)
-        faces = self.detect(img) if faces is None else faces
-        if not faces:
-            return []
-        vectors = {}
-        for name, (plain, mirrored) in self.embed_views(img, faces, self.recognizer.flip).items():
-            # flip test-time augmentation: the mean of the face and its mirror image
-            vectors[name] = plain if mirrored is None else l2_normalize(plain + mirrored)
-        return [dataclasses.replace(f, embeddings={m: vectors[m][i] for m in vectors})
-                for i, f in enumerate(faces)]
+        crops = None
+        if faces is None:
+            faces, crops = self._detect(img)
+        return self._embed_with(img, faces, crops) if faces else []
 
-    def embed_views(self, img: np.ndarray, faces: list[Face], mirrored: bool) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-        """Per model: (N, dim) embeddings of the aligned faces and, if asked, of their mirror images."""
+    def embed_views(self, img: np.ndarray, faces: list[Face], mirrored: bool,
+                    arcface_crops: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """Per model: (N, dim) embeddings of the aligned faces and, if asked, of their mirror images.
+        `arcface_crops`: the faces' ArcFace 112 crops when already made (detection makes them)."""
         out = {}
         for emb in self.embedders:
-            crops = np.stack([align(img, f.landmarks, emb.template, emb.crop_size) for f in faces])
+            if arcface_crops is not None and emb.crop_size == 112 and np.array_equal(emb.template, ARCFACE_112):
+                crops = arcface_crops
+            else:
+                crops = np.stack([align(img, f.landmarks, emb.template, emb.crop_size) for f in faces])
             flipped = emb.embed(np.ascontiguousarray(crops[:, :, ::-1])) if mirrored else None
             out[emb.name] = (emb.embed(crops), flipped)
         return out
@@ -69,11 +110,44 @@ class Pipeline:
     def embed_one(self, image: ImageInput, name: str | None = None) -> Face:
         """The largest face of an image, embedded; an `ImageError` if there is none."""
         img = load_image(image, name=name)
-        faces = self.detect(img)
+        faces, crops = self._detect(img)
         if not faces:
             raise ImageError(f"{name or 'image'}: no face found")
-        largest = max(faces, key=lambda f: f.width * f.height)
-        return self.embed(img, [largest])[0]
+        i = max(range(len(faces)), key=lambda k: faces[k].width * faces[k].height)
+        return self._embed_with(img, [faces[i]], crops[i:i + 1])[0]
+
+    def _embed_with(self, img: np.ndarray, faces: list[Face], crops: np.ndarray | None) -> list[Face]:
+        # flip test-time augmentation: the mean of the face's and its mirror image's vectors
+        vectors = {name: plain if mirrored is None else l2_normalize(plain + mirrored)
+                   for name, (plain, mirrored) in self.embed_views(img, faces, self.recognizer.flip, crops).items()}
+        return [dataclasses.replace(f, embeddings={**f.embeddings, **{m: v[i] for m, v in vectors.items()}})
+                for i, f in enumerate(faces)]
+
+    def landmark(self, image: ImageInput, faces: list[Face] | None = None) -> list[Face]:
+        """Detect (unless given) and add dense landmarks (`Face.mesh`) to every face."""
+        img = load_image(image)
+        faces = self.detect(img) if faces is None else faces
+        return self.landmarker.landmark(img, faces) if faces else []
+
+    def analyze(self, image: ImageInput, faces: list[Face] | None = None,
+                analyzers: str | Sequence[str | FaceAnalyzer] | None = None) -> list[Face]:
+        """Detect (unless given) and run the analyzers (this pipeline's, or `analyzers`) on every face;
+        the stages they require (dense landmarks, embeddings) run first, once."""
+        img = load_image(image)
+        faces = self.detect(img) if faces is None else faces
+        return self.run_analyzers(img, faces, self.analyzers if analyzers is None else load_analyzers(analyzers))
+
+    def run_analyzers(self, img: np.ndarray, faces: list[Face], analyzers: Sequence[FaceAnalyzer]) -> list[Face]:
+        if not faces or not analyzers:
+            return faces
+        needs = {t for a in analyzers for t in requirements(a)}
+        if Task.LANDMARKER in needs and any(f.mesh is None for f in faces):
+            faces = self.landmarker.landmark(img, faces)
+        if Task.EMBEDDER in needs and any(m not in f.embeddings for f in faces for m in self.recognizer.models):
+            faces = self.embed(img, faces)
+        for a in analyzers:
+            faces = a.analyze(img, faces)
+        return faces
 
     # -- decisions ---------------------------------------------------------------------------------
     def compare(self, a: Face, b: Face) -> float:
@@ -88,7 +162,16 @@ class Pipeline:
         return Verification(same=score >= threshold, score=score, threshold=threshold,
                             model=self.recognizer.key, target_far=far)
 
-    @staticmethod
-    def _with_quality(img: np.ndarray, face: Face) -> Face:
-        crop = align(img, face.landmarks, ARCFACE_112, 112)
-        return dataclasses.replace(face, quality=_quality.assess(face, crop))
+
+def requirements(stage: Any) -> tuple[Task, ...]:
+    """The stages a model needs before it runs, from its spec."""
+    spec = getattr(stage, "spec", None)
+    return tuple(spec.requires) if spec is not None else tuple(getattr(stage, "requires", ()))
+
+
+def known_analyzers() -> list[str]:
+    return [s.name for s in registry.specs(Task.ANALYZER)]
+
+
+__all__ = ["DEFAULT_DETECTOR", "DEFAULT_LANDMARKER", "DEFAULT_RECOGNIZER", "ModelError", "Pipeline",
+           "known_analyzers", "load_analyzers", "parse_names", "requirements"]

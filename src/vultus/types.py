@@ -31,6 +31,87 @@ class Quality:
 
 
 @dataclass(frozen=True, eq=False)
+class Mesh:
+    """Dense landmarks of one face (filled by a `Landmarker`).
+
+    points: (N, 3) float32, x and y in pixels of the source image, z relative depth in the same
+        pixel scale (smaller is closer to the camera). N = 468 for MediaPipe's Face Mesh; the
+        vertex meanings and regions are in `vultus.mesh`.
+    score: confidence that the crop holds a face (0..1).
+    iris: (10, 3) or None: per eye the iris centre then 4 contour points, image-left eye first.
+    """
+
+    points: np.ndarray
+    score: float
+    iris: np.ndarray | None = None
+    model: str = ""
+
+    def landmarks68(self) -> np.ndarray:
+        """The (68, 2) iBUG 300-W points, through the documented mapping in `vultus.mesh`."""
+        from .mesh import to68
+
+        return to68(self.points)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"model": self.model, "score": round(float(self.score), 4),
+                             "points": _round(self.points, 1)}
+        if self.iris is not None:
+            d["iris"] = _round(self.iris, 1)
+        return d
+
+
+@dataclass(frozen=True)
+class Label:
+    """A class decision of an analyzer: the winning class, its probability, all class probabilities."""
+
+    value: str
+    confidence: float
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"value": self.value, "confidence": round(float(self.confidence), 4)}
+        if self.scores:
+            d["scores"] = {k: round(float(v), 4) for k, v in self.scores.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number an analyzer estimates, with its unit and, when known, an interval around it."""
+
+    value: float
+    unit: str = ""
+    low: float | None = None
+    high: float | None = None
+    confidence: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"value": round(float(self.value), 3), "unit": self.unit}
+        if self.low is not None and self.high is not None:
+            d["low"], d["high"] = round(float(self.low), 3), round(float(self.high), 3)
+        if self.confidence is not None:
+            d["confidence"] = round(float(self.confidence), 4)
+        return d
+
+
+def to_jsonable(value: Any) -> Any:
+    """Analysis results as plain JSON values (typed results by their `to_dict`)."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _round(value, 4)
+    if isinstance(value, (np.floating, float)):
+        return round(float(value), 4)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
 class Face:
     """One face in one image.
 
@@ -38,6 +119,9 @@ class Face:
     landmarks: (5, 2) array: right eye, left eye (as seen in the image: image-left first),
         nose tip, right mouth corner, left mouth corner.
     embeddings: model name -> unit vector, filled by `Pipeline.embed`.
+    mesh: dense landmarks, filled by a `Landmarker`.
+    attributes: output name -> result (`Label`, `Estimate`, ...), filled by analyzers.
+    track_id: the track this face belongs to, in video.
     """
 
     box: np.ndarray
@@ -45,7 +129,9 @@ class Face:
     landmarks: np.ndarray
     quality: Quality | None = None
     embeddings: Mapping[str, np.ndarray] = field(default_factory=dict)
-    attributes: Mapping[str, Any] = field(default_factory=dict)  # filled by analyzers
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    mesh: Mesh | None = None
+    track_id: int | None = None
 
     @property
     def width(self) -> float:
@@ -55,16 +141,26 @@ class Face:
     def height(self) -> float:
         return float(self.box[3] - self.box[1])
 
-    def to_dict(self, with_embeddings: bool = False) -> dict[str, Any]:
+    def with_attributes(self, **results: Any) -> "Face":
+        """A copy with analysis results added (analyzers return faces made this way)."""
+        from dataclasses import replace
+
+        return replace(self, attributes={**self.attributes, **results})
+
+    def to_dict(self, with_embeddings: bool = False, with_mesh: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
             "box": _round(self.box, 1),
             "score": round(float(self.score), 4),
             "landmarks": _round(self.landmarks, 1),
         }
+        if self.track_id is not None:
+            d["track_id"] = self.track_id
         if self.quality is not None:
             d["quality"] = self.quality.to_dict()
         if self.attributes:
-            d["attributes"] = dict(self.attributes)
+            d["attributes"] = to_jsonable(self.attributes)
+        if with_mesh and self.mesh is not None:
+            d["mesh"] = self.mesh.to_dict()
         if with_embeddings:
             d["embeddings"] = {k: np.round(v.astype(np.float64), 6).tolist() for k, v in self.embeddings.items()}
         return d

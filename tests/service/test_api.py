@@ -149,36 +149,15 @@ def test_analyze(api):
                422, "invalid_request")
 
 
-class MeanBrightness:
-    """A stand-in analyzer (none ships yet): the mean grey level inside each face box."""
-
-    def __init__(self, spec):
-        self.name = spec.name
-
-    def analyze(self, image, faces):
-        import dataclasses
-
-        out = []
-        for f in faces:
-            x1, y1, x2, y2 = (int(v) for v in f.box)
-            value = round(float(image[y1:y2, x1:x2].mean()), 1)
-            out.append(dataclasses.replace(f, attributes={**f.attributes, "brightness": value}))
-        return out
-
-
-def test_analyze_runs_registered_analyzers(api, monkeypatch):
-    from vultus.models import registry
-
-    spec = registry.ModelSpec(name="brightness", task="analyzer", summary="test", licence="n/a",
-                              impl="tests.service.test_api:MeanBrightness")
-    monkeypatch.setitem(registry._SPECS, "brightness", spec)
-    monkeypatch.setitem(registry._LOADED, "brightness", MeanBrightness(spec))
-    r = api.post("/v1/analyze", "read", files={"image": ("obama.jpg", OBAMA.read_bytes())})
+def test_analyze_runs_a_shipped_analyzer(api):
+    r = api.post("/v1/analyze?analyzers=agegender", "read", files={"image": ("obama.jpg", OBAMA.read_bytes())})
     assert r.status_code == 200, r.text
-    assert r.json()["analyzers"] == ["quality", "brightness"]
-    assert 0 < r.json()["faces"][0]["attributes"]["brightness"] < 255
-    r = api.post("/v1/analyze?analyzers=brightness", "read", json={"image": b64(OBAMA)})
-    assert r.json()["faces"][0]["attributes"]["brightness"] > 0
+    body = r.json()
+    assert body["analyzers"] == ["quality", "agegender"]
+    attrs = body["faces"][0]["attributes"]
+    assert attrs["gender"]["value"] == "male" and 35 < attrs["age"]["value"] < 70
+    r = api.post("/v1/analyze?analyzers=agegender", "read", json={"image": b64(OBAMA)})
+    assert r.json()["faces"][0]["attributes"]["gender"]["value"] == "male"
 
 
 # -- bad input -------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ StartOpt = typer.Option(None, "--start", min=0.0, help="Start at this time (seco
 EndOpt = typer.Option(None, "--end", min=0.0, help="Stop after this time (seconds).")
 EveryOpt = typer.Option(3, "--detect-every", min=1, help="Run the detector on every N-th analysed frame; "
                         "the tracker fills the frames between.")
+WithOpt = typer.Option(None, "--with", "-w", help="Analyzers to run on every track, comma-separated (e.g. "
+                       "agegender); their per-track summaries and timed events go into the timeline.")
 SizeOpt = typer.Option(640, "--detect-size", min=64, help="Long side (pixels) of the frame the detector sees; "
                        "raise it for small faces in large frames.")
 
@@ -61,7 +63,7 @@ def _run(*args: Any) -> None:
 def _analyse(source: str, gallery_path: Optional[Path], far: float, stride: int, start: Optional[float],
          end: Optional[float], detect_every: int, detect_size: int, annotated: Optional[Path],
          timeline: Optional[Path], boxes: bool, thumbnails: Optional[Path], export: Optional[Path],
-         json_out: bool) -> None:
+         json_out: bool, analyzers: Optional[str] = None) -> None:
     from ..gallery import Gallery
     from ..video import analyze_video
     from ..video.render import export_people, write_annotated, write_thumbnails
@@ -79,7 +81,7 @@ def _analyse(source: str, gallery_path: Optional[Path], far: float, stride: int,
         with _progress("video") as tick:
             result = analyze_video(source, gallery, target_far=far, stride=stride, start=start, end=end,
                                    progress=tick, detect_every=detect_every, detect_size=detect_size,
-                                   keep_boxes=bool(boxes or annotated))
+                                   keep_boxes=bool(boxes or annotated), analyzers=analyzers)
     finally:
         if gallery is not None:
             gallery.close()
@@ -95,13 +97,17 @@ def _analyse(source: str, gallery_path: Optional[Path], far: float, stride: int,
         for t in doc["tracks"]:
             emit(t)
     else:
+        from .analyze import short
+
         who = f"gallery {gallery_path}" if gallery_path else "no gallery"
+        outputs = list(dict.fromkeys(o for t in result.tracks for o in t.analysis))
         table(f"{source}: {result.frames} frames, {len(result.tracks)} tracks ({who}, "
               f"{result.processing_fps:.1f} frames/s)",
-              ["track", "who", "score", "time (s)", "frames", "detected", "embedded"],
+              ["track", "who", "score", "time (s)", "frames", "detected", "embedded", *outputs],
               [[t.track_id, t.label if t.identity else f"[dim]{t.label}[/]",
                 "-" if t.score is None else f"{t.score:.3f}", f"{t.first_time:.2f}-{t.last_time:.2f}",
-                f"{t.first_frame}-{t.last_frame}", t.detections, t.embedded] for t in result.tracks])
+                f"{t.first_frame}-{t.last_frame}", t.detections, t.embedded,
+                *(short(t.analysis[o]) if o in t.analysis else "-" for o in outputs)] for t in result.tracks])
         if not result.tracks:
             out.print("no faces found")
     if export:
@@ -127,10 +133,10 @@ def identify(source: str = SourceArg,
                  "person (rename them, then `vultus enroll --from-dir`)."),
              far: float = FarOpt, stride: int = StrideOpt, start: Optional[float] = StartOpt,
              end: Optional[float] = EndOpt, detect_every: int = EveryOpt, detect_size: int = SizeOpt,
-             json_out: bool = JsonOpt) -> None:
+             analyzers: Optional[str] = WithOpt, json_out: bool = JsonOpt) -> None:
     """Who appears in a video, when: one line per face track, identified against the gallery."""
     _run(source, gallery, far, stride, start, end, detect_every, detect_size, out_path, timeline, boxes,
-         thumbnails, export_unknown, json_out)
+         thumbnails, export_unknown, json_out, analyzers)
 
 
 @app.command()
@@ -140,7 +146,22 @@ def faces(source: str = SourceArg, out_path: Optional[Path] = OutOpt, timeline: 
                                                 "folder per person (for `vultus enroll --from-dir`)."),
           far: float = FarOpt, stride: int = StrideOpt, start: Optional[float] = StartOpt,
           end: Optional[float] = EndOpt, detect_every: int = EveryOpt, detect_size: int = SizeOpt,
-          json_out: bool = JsonOpt) -> None:
+          analyzers: Optional[str] = WithOpt, json_out: bool = JsonOpt) -> None:
     """Face tracks without a gallery, grouped into "person 1, 2, ..." by appearance."""
     _run(source, None, far, stride, start, end, detect_every, detect_size, out_path, timeline, boxes,
-         thumbnails, export, json_out)
+         thumbnails, export, json_out, analyzers)
+
+
+@app.command()
+def analyze(source: str = SourceArg,
+            analyzers: str = typer.Option(..., "--with", "-w", help="Analyzers to run on every track, "
+                                          "comma-separated (`vultus models` lists them)."),
+            gallery: Optional[Path] = typer.Option(None, "--gallery", "-g", help="Also identify the tracks."),
+            out_path: Optional[Path] = OutOpt, timeline: Optional[Path] = TimelineOpt, boxes: bool = BoxesOpt,
+            far: float = FarOpt, stride: int = StrideOpt, start: Optional[float] = StartOpt,
+            end: Optional[float] = EndOpt, detect_every: int = EveryOpt, detect_size: int = SizeOpt,
+            json_out: bool = JsonOpt) -> None:
+    """Analyse every face track over time (age, expression, eye behaviour...): per-track summaries,
+    timed events in the timeline."""
+    _run(source, gallery, far, stride, start, end, detect_every, detect_size, out_path, timeline, boxes,
+         None, None, json_out, analyzers)

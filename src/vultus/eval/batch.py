@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import runtime
 from ..decide import Recognizer
 from ..errors import VultusError
 from ..io import load_image
@@ -93,6 +94,8 @@ def embed_files(paths: list[Path], detector: str, recognizer: str, workers: int 
     if cache is None:
         return _embed(paths, detector, rec.key, workers, pick, False, progress)
     options = json.dumps(registry.get(detector, "detector").options, sort_keys=True)
+    if runtime.config().precision != "f32":  # other arithmetic, other vectors (f32 keeps the old names)
+        options += runtime.config().precision
     tag = hashlib.sha256(options.encode()).hexdigest()[:8]
     cache_file = Path(cache) / f"{detector}-{tag}_{'_'.join(rec.models)}_{pick}.npz"
     known = load_cache(cache_file)

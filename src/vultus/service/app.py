@@ -9,11 +9,10 @@ limited; CORS is closed; no request ever names a file on the server.
 from __future__ import annotations
 
 import os
-import queue
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,7 +23,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..gallery import Gallery
-from ..models import registry
 from ..pipeline import Pipeline
 from . import problems
 from .jobs import JobManager
@@ -56,16 +54,10 @@ class State:
     def __init__(self, gallery: Gallery, keys: KeyStore, settings: Settings,
                  detector_options: dict[str, Any] | None = None):
         self.gallery = gallery
-        self.pipeline = gallery.pipeline  # loads the models now, not on the first request
-        # A detector instance runs one image at a time (it holds a lock around its network), and
-        # detection is most of an identify: with one instance, requests queue for it while the
-        # other core idles. So each compute thread gets its own detector; the embedders (also
-        # locked, but cheaper) and the gallery stay shared.
-        self._pipelines: queue.SimpleQueue[Pipeline] = queue.SimpleQueue()
-        self._pipelines.put(self.pipeline)
-        options = {**registry.get(self.pipeline.detector.name).options, **(detector_options or {})}
-        for _ in range(settings.compute_threads - 1 if options else 0):
-            self._pipelines.put(Pipeline(self.pipeline.detector.name, gallery.recognizer, detector_options=options))
+        # One pipeline for every compute thread: the model runtime gives each thread its own
+        # inference request, so requests run side by side without locks or per-thread copies.
+        self.pipeline = gallery.pipeline
+        self.pipeline.embedders  # load the models now, not on the first request
         self.keys = keys
         self.settings = settings
         self.limiter = RateLimiter(settings.rate, settings.burst)
@@ -80,15 +72,6 @@ class State:
 
             self._compute = anyio.CapacityLimiter(self.settings.compute_threads)
         return self._compute
-
-    @contextmanager
-    def pipeline_slot(self) -> Iterator[Pipeline]:
-        """A pipeline no other thread is using; at most `compute_threads` threads ask at once."""
-        pipe = self._pipelines.get()
-        try:
-            yield pipe
-        finally:
-            self._pipelines.put(pipe)
 
     def _run_video(self, job, progress) -> dict[str, Any]:
         from ..video import analyze_video

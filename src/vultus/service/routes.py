@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..errors import ModelError, NotFoundError, VultusError
-from ..models import registry
+from ..pipeline import known_analyzers, load_analyzers, parse_names
 from ..quality import QualityPolicy
 from . import schemas as S
 from .jobs import QueueFull
@@ -147,8 +147,7 @@ async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any
 
     def work():
         img = decode(up["image"][0], max_pixels)
-        with _state(request).pipeline_slot() as pipe:
-            faces = pipe.detect(img)
+        faces = _state(request).pipeline.detect(img)
         return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces]}
 
     return await _compute(request, work)
@@ -157,25 +156,20 @@ async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any
 @router.post("/analyze", response_model=S.AnalyzeOut, tags=["faces"], responses=ERRORS,
              openapi_extra=_body(S.ImageJSON, {"image": "one"}))
 async def analyze(request: Request, key: ApiKey = Depends(READ),
-                  analyzers: Optional[str] = Query(None, description="Comma-separated analyzer names; "
-                                                   "default all that are installed")) -> dict[str, Any]:
-    """Every face with its quality and the attributes of each installed analyzer (registry task
-    'analyzer': loaded once, called as `analyze(image, faces) -> faces` with `attributes` filled)."""
-    available = [s.name for s in registry.specs("analyzer")]
-    wanted = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else available
-    unknown = [a for a in wanted if a not in available]
-    if unknown:
-        raise Problem(422, "invalid_request", f"unknown analyzer(s) {', '.join(unknown)}; "
-                      f"installed: {', '.join(available) or 'none'}")
+                  analyzers: Optional[str] = Query(None, description="Comma-separated analyzer names "
+                                                   "(`vultus models` lists them); default: all")) -> dict[str, Any]:
+    """Every face with its quality and the results of each asked analyzer (age, expression, ...)."""
+    wanted = parse_names(analyzers) if analyzers else known_analyzers()
+    try:
+        chosen = load_analyzers(wanted)
+    except ModelError as e:
+        raise Problem(422, "invalid_request", str(e)) from None
     _, up = await read_body(request, {"image": (1, 1)})
     state = _state(request)
 
     def work():
         img = decode(up["image"][0], state.settings.max_pixels)
-        with state.pipeline_slot() as pipe:
-            faces = pipe.detect(img)
-        for name in wanted:
-            faces = registry.load(name, "analyzer").analyze(img, faces)
+        faces = state.pipeline.analyze(img, analyzers=chosen)
         return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces],
                 "analyzers": ["quality", *wanted]}
 
@@ -191,8 +185,7 @@ async def verify(request: Request, key: ApiKey = Depends(READ), far: float = Far
 
     def work():
         a, b = (decode(up[f][0], state.settings.max_pixels) for f in "ab")
-        with state.pipeline_slot() as pipe:
-            return pipe.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label)).to_dict()
+        return state.pipeline.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label)).to_dict()
 
     return await _compute(request, work)
 
@@ -211,8 +204,7 @@ async def identify(request: Request, key: ApiKey = Depends(READ), far: float = F
         try:
             target = _far(far)
             img = decode(upload, state.settings.max_pixels)
-            with state.pipeline_slot() as pipe:  # Gallery.identify, with this thread's own detector
-                faces = pipe.embed(img)
+            faces = state.pipeline.embed(img)
             results = [state.gallery.search(f, target, top_k) for f in faces]
         except (VultusError, Problem) as e:  # failed attempts are audited too
             state.gallery.store.audit(key.id, "identify", None, {**what, "error": str(e)})
@@ -363,11 +355,20 @@ def _job(request: Request, job_id: str, key: ApiKey):
 async def create_job(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
                      stride: int = Query(1, ge=1, le=100, description="Analyze every n-th frame"),
                      start: Optional[float] = Query(None, ge=0, description="Start time, seconds"),
-                     end: Optional[float] = Query(None, ge=0, description="End time, seconds")) -> dict[str, Any]:
+                     end: Optional[float] = Query(None, ge=0, description="End time, seconds"),
+                     analyzers: Optional[str] = Query(None, description="Analyzers to run on every track, "
+                                                      "comma-separated (e.g. agegender)")) -> dict[str, Any]:
     """Upload a video (multipart field `video`); it is analyzed in the background. Poll the job for
-    progress, then download its result: face tracks with their identities and times."""
+    progress, then download its result: face tracks with their identities, times and analyses."""
     _video_available()
     _far(far)
+    wanted = parse_names(analyzers)
+    try:
+        from ..video.analysis import load_track_analyzers
+
+        load_track_analyzers(wanted, _state(request).pipeline)  # unknown names: 422 now, not a failed job
+    except ModelError as e:
+        raise Problem(422, "invalid_request", str(e)) from None
     state = _state(request)
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
         raise Problem(415, "unsupported_media_type", "send the video as multipart/form-data, field 'video'")
@@ -381,7 +382,7 @@ async def create_job(request: Request, key: ApiKey = Depends(READ), far: float =
         await anyio.to_thread.run_sync(_save, video, path)
     finally:
         await form.close()
-    options = {"target_far": far, "stride": stride, "start": start, "end": end}
+    options = {"target_far": far, "stride": stride, "start": start, "end": end, "analyzers": wanted}
     try:
         job = state.jobs.submit(key.id, filename if filename != "video" else "upload", path, options)
     except QueueFull as e:

@@ -22,6 +22,7 @@ from ..decide import Recognizer
 from ..gallery import Gallery, thumbnail
 from ..pipeline import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER, Pipeline
 from ..types import Face
+from .analysis import TrackAnalysis, load_track_analyzers, predicted_face
 from .decode import DecodedFrame, VideoReader
 from .results import FrameResult, TrackBox, TrackResult, VideoResult
 from .track import Embedding, Track, Tracker, TrackerConfig, is_cut
@@ -80,6 +81,8 @@ class _TrackState:
     best_value: float = -1.0
     crop: np.ndarray | None = None  # region around the best face (for thumbnail / export)
     crop_face: Face | None = None  # that face in crop coordinates
+    last_face: Face | None = None  # the last detected face (for analyzers on predicted frames)
+    analysis: TrackAnalysis | None = None
 
     @property
     def decision(self) -> tuple[str | None, float | None]:
@@ -96,6 +99,8 @@ class VideoAnalyzer:
     gallery: identify tracks against it (None: track and cluster only).
     target_far: the open-set threshold of the identification (calibrated), also used to link a
         lost track back by appearance and to cluster unknown tracks.
+    analyzers: face or track analyzers to run on every track (names, e.g. "agegender"); their
+        per-track summaries and timed events go into each `TrackResult`.
     """
 
     def __init__(self, gallery: Gallery | None = None, *, target_far: float = 1e-3,
@@ -103,7 +108,8 @@ class VideoAnalyzer:
                  recognizer: str | None = None, pipeline: Pipeline | None = None, max_templates: int = 5,
                  recheck: float = 2.0, min_embed_gap: float = 0.4, min_eye_distance: float = 8.0,
                  keep_boxes: bool = True, tracker: TrackerConfig | None = None,
-                 change_threshold: float | None = None):
+                 change_threshold: float | None = None, analyzers: str | list[str] | None = None,
+                 analysis_interval: float = 0.5):
         if detect_every < 1:
             raise ValueError("detect_every must be at least 1")
         rec = gallery.recognizer if gallery is not None else Recognizer.parse(recognizer or DEFAULT_RECOGNIZER)
@@ -115,6 +121,7 @@ class VideoAnalyzer:
         # (weak detections in a video make short false tracks).
         self.pipeline = pipeline or Pipeline(DEFAULT_DETECTOR, rec, detector_options={
             "max_side": detect_size, "scales": (1.0,), "score_threshold": DETECT_SCORE})
+        self.track_analyzers = load_track_analyzers(analyzers, self.pipeline, analysis_interval)
         self.detect_every, self.max_templates = detect_every, max_templates
         self.recheck, self.min_embed_gap, self.min_eye_distance = recheck, min_embed_gap, min_eye_distance
         self.keep_boxes = keep_boxes
@@ -150,6 +157,8 @@ class VideoAnalyzer:
         out = []
         for tr, box, face in visible:
             st = self._state(tr)
+            if self.track_analyzers:
+                self._analyse(st, frame, box, face)
             tb = TrackBox(st.public_id or 0, frame.index, frame.time, tuple(float(v) for v in box), face is not None)
             if self.keep_boxes or st.public_id is None:
                 st.boxes.append(tb)
@@ -159,6 +168,16 @@ class VideoAnalyzer:
                 name, score = st.decision
                 out.append(dataclasses.replace(tb, track_id=st.public_id, identity=name, score=score))
         return FrameResult(frame.index, frame.time, tuple(out), detect, cut, tuple(self._done[done_before:]))
+
+    def _analyse(self, st: _TrackState, frame: DecodedFrame, box, face: Face | None) -> None:
+        if face is not None:
+            st.last_face = face
+        elif st.last_face is None:
+            return
+        if st.analysis is None:
+            st.analysis = TrackAnalysis(self.track_analyzers, self.pipeline)
+        seen = face if face is not None else predicted_face(st.last_face, box)
+        st.analysis.update(frame.time, frame.rgb, seen, face is not None)
 
     def _state(self, tr: Track) -> _TrackState:
         st = tr.data.get("id")
@@ -251,7 +270,9 @@ class VideoAnalyzer:
             label=name or "unknown", cluster=None, detections=st.detections, embedded=st.embedded,
             votes=tuple(sorted(st.votes.items(), key=lambda kv: -kv[1])),
             boxes=tuple(b for b in st.boxes if b.frame <= tr.last_frame) if self.keep_boxes else (),
-            thumbnail=thumb, crops=tuple(b[2] for b in st.best)))
+            thumbnail=thumb, crops=tuple(b[2] for b in st.best),
+            analysis=st.analysis.finish() if st.analysis else {},
+            events=tuple(st.analysis.events) if st.analysis else ()))
         self._templates[st.public_id] = tr.template
 
     def finish(self) -> list[TrackResult]:
@@ -387,7 +408,8 @@ class VideoStream:
             last_time=self._last, error=self.reader.error, processing_seconds=self._seconds,
             settings=(("stride", self.reader.stride), ("start", self.reader.start), ("end", self.reader.end),
                       ("detect_every", a.detect_every), ("detect_size", a.pipeline.detector.max_side),
-                      ("recognizer", a.recognizer.key), ("target_far", a.target_far)))
+                      ("recognizer", a.recognizer.key), ("target_far", a.target_far),
+                      ("analyzers", [t.name for t in a.track_analyzers])))
 
     def close(self) -> None:
         self.reader.close()

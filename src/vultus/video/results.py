@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..models.base import TrackEvent
+from ..types import to_jsonable
 
 
 def _box(b) -> list[float]:
@@ -70,6 +73,8 @@ class TrackResult:
     boxes: tuple[TrackBox, ...] = ()
     thumbnail: bytes | None = None  # JPEG of the best face
     crops: tuple = ()  # RGB arrays around the embedded best faces, best first (for enrollment export)
+    analysis: Mapping[str, Any] = field(default_factory=dict)  # analyzers' per-track summaries
+    events: tuple[TrackEvent, ...] = ()  # analyzers' timed findings (blinks, per-sample results)
 
     def to_dict(self, with_boxes: bool = False) -> dict[str, Any]:
         d = {"track_id": self.track_id, "identity": self.identity,
@@ -79,6 +84,10 @@ class TrackResult:
              "label": self.label, "cluster": self.cluster, "detections": self.detections,
              "embedded": self.embedded,
              "votes": [{"identity": n, "weight": round(w, 3)} for n, w in self.votes]}
+        if self.analysis:
+            d["analysis"] = to_jsonable(self.analysis)
+        if self.events:
+            d["events"] = [e.to_dict() for e in self.events]
         if with_boxes:
             d["boxes"] = [{"frame": b.frame, "time": round(b.time, 3), "box": _box(b.box), "detected": b.detected}
                           for b in self.boxes]

