@@ -57,7 +57,7 @@ def test_enroll_and_identify_on_a_loopback_cluster_with_a_worker_killed(cluster,
     images = _people(tmp_path / "people", lfw)
     g = tmp_path / "g.db"
     cmd = [sys.executable, "-m", "vultus", "enroll", "--gallery", str(g), "--from-dir", str(tmp_path / "people"),
-           "--ray", cluster.address, "--json"]
+           "--ray", cluster.address, "--force", "--json"]  # --force: LFW's small faces pass the quality gate
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         killed = _kill_one_task_worker(cluster, time.time() + 120)
@@ -73,7 +73,7 @@ def test_enroll_and_identify_on_a_loopback_cluster_with_a_worker_killed(cluster,
     db.close()
     # every image is enrolled exactly once, or reported skipped with its reason; none lost, none doubled
     assert all(c == 1 for _, c in per_source) and len(per_source) + skipped == images
-    assert sum(r["faces"] for r in rows) == len(per_source) >= images // 2  # the rest: refused by quality checks
+    assert sum(r["faces"] for r in rows) == len(per_source) >= images // 2  # the rest: no face found
 
     again = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)  # a rerun resumes
     assert again.returncode == 0
