@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium train-install
+.PHONY: install demo test bench clean chromium train-install record-vcd
 
 install: $(STAMP)
 
@@ -50,6 +50,11 @@ $(TRAIN_STAMP): $(STAMP)
 
 train-%: $(TRAIN_STAMP)
 	$(BIN)/python -m training.$*.train
+
+# Injected browser sessions for the virtual camera evaluation (bench/antispoof.py): Debian's
+# Chromium with its fake camera, file capture and script-injected streams (needs ffmpeg).
+record-vcd: $(STAMP) chromium
+	$(BIN)/python -m training.vcd.record
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

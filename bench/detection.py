@@ -87,7 +87,10 @@ def ms_per_image(det, images: list[np.ndarray]) -> float:
 
 
 def main() -> None:
+    from vultus import runtime
+
     cv2.setNumThreads(1)
+    runtime.configure(threads=1)  # single-threaded, as the timing below says
     t0 = time.time()
     root = DATA / "wider_val"
     if not root.is_dir():
@@ -155,7 +158,7 @@ def report(rows: list[dict], base: dict, images: list, seconds: float) -> str:
         "neither hits nor false positives); *>=20 px* counts every valid face at least 20 px tall "
         "the same way. Each detector runs at its own score threshold, so AP includes what that "
         "threshold cuts off; R / P are recall and precision on the >=20 px faces at that threshold. "
-        f"ms: CPU time per image, single-threaded (OpenCV set to one thread; dlib's HOG uses one), "
+        f"ms: CPU time per image, single-threaded (OpenCV and vultus's runtime set to one thread; dlib's HOG uses one), "
         f"the median of {TIMING_PASSES} passes over {TIMING_IMAGES} of the images (1024 px wide), "
         f"detection only, after one warm-up call; CPU time rather than wall time because other jobs "
         f"shared the machine. *640x480*: the same images resized; "

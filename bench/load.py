@@ -185,8 +185,9 @@ def main() -> None:
     readers, enrollers = create_keys(gallery, "read", n), create_keys(gallery, "enroll", n)
     photo = photo_640x480(EX / "obama2.jpg")
     print(f"gallery {gallery}, server log {log}", flush=True)
-    # the server as it ships, then with the detector's upscaled second pass turned off
-    configs = [("default (detector scales 1.0 and 1.5)", ()), ("`--detect-scales 1.0`", ("--detect-scales", "1.0"))]
+    # the server as it ships (one detector scale), then with the still-image default's upscaled second pass
+    configs = [("default (`vultus serve`: detector scale 1.0)", ()),
+               ("`--detect-scales 1.0,1.5` (the still-image detector default)", ("--detect-scales", "1.0,1.5"))]
     rows = []
     for i, (label, options) in enumerate(configs):
         with server(gallery, log, *options) as srv:

@@ -20,8 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 #: in the order they run: accuracy first, then speed (the machine should be quiet for those)
-BENCHMARKS = ["lfw", "detection", "landmarks", "attributes", "expression", "eyes", "antispoof", "ageing",
-              "gallery_search", "ann", "speed", "video", "load", "hardening"]
+BENCHMARKS = ["runtime", "lfw", "detection", "fairness", "landmarks", "attributes", "expression", "eyes", "antispoof", "ageing",
+              "gallery_search", "ann", "speed", "analysis", "video", "load", "hardening"]
 #: scripts that are not measurements of the shipped system (they derive or calibrate it)
 NOT_BENCHMARKS = {"run_all", "calibrate", "derive_dlib_template", "baseline_fr_lfw"}
 

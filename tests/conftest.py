@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,14 @@ def dataset(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"data set {name!r} not found at {path} (set VULTUS_DATA to the shared data folder)")
     return path
+
+
+def vultus(*args, ok: int = 0) -> subprocess.CompletedProcess:
+    """Run the CLI as a user does; check the exit code and that no traceback leaked."""
+    p = subprocess.run([sys.executable, "-m", "vultus", *map(str, args)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == ok, f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    assert "Traceback" not in p.stderr
+    return p
 
 
 def calibrated() -> bool:

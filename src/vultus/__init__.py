@@ -14,6 +14,7 @@ from .decide import DEFAULT_FAR, Recognizer
 from .errors import GalleryError, ImageError, ModelError, NotFoundError, QualityError, VultusError
 from .gallery import Gallery
 from .io import ImageInput, load_image
+from .liveness import LivenessCheck, LivenessError
 from .pipeline import Pipeline
 from .types import Candidate, Face, Identification, Quality, Verification
 
@@ -37,7 +38,8 @@ def identify(image: ImageInput, gallery: Gallery, target_far: float | None = DEF
 
 
 __all__ = [
-    "Candidate", "DEFAULT_FAR", "Face", "Gallery", "GalleryError", "Identification", "ImageError", "ModelError",
+    "Candidate", "DEFAULT_FAR", "Face", "Gallery", "GalleryError", "Identification", "ImageError", "LivenessCheck",
+    "LivenessError", "ModelError",
     "NotFoundError", "Pipeline", "Quality", "QualityError", "Recognizer", "Verification", "VultusError",
     "detect", "identify", "load_image", "verify",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cached_property
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from .models import registry
 from .models.base import FaceAnalyzer, l2_normalize
 from .models.registry import Task
 from .types import Face, Verification
+
+if TYPE_CHECKING:
+    from .liveness import LivenessCheck
 
 DEFAULT_DETECTOR = "yunet"
 DEFAULT_RECOGNIZER = "sface"
@@ -154,13 +157,21 @@ class Pipeline:
         return self.recognizer.score(a.embeddings, b.embeddings)
 
     def verify(self, a: ImageInput, b: ImageInput, target_far: float | None = DEFAULT_FAR,
-               names: tuple[str | None, str | None] = (None, None)) -> Verification:
-        """Same person or not, comparing the largest face of each image."""
-        fa, fb = self.embed_one(a, names[0]), self.embed_one(b, names[1])
+               names: tuple[str | None, str | None] = (None, None), liveness: "LivenessCheck | None" = None,
+               session: Mapping[str, Any] | str | None = None) -> Verification:
+        """Same person or not, comparing the largest face of each image. With `liveness`, both faces
+        (and the capture `session`, if given) must pass it first, or a `LivenessError` refuses."""
+        verdict = liveness.screen_session(session) if liveness is not None else None
+        imgs = [load_image(x, name=n) for x, n in zip((a, b), names)]
+        fa, fb = (self.embed_one(img, n) for img, n in zip(imgs, names))
+        report = None
+        if liveness is not None:
+            report = liveness.require([(n or label, liveness.faces(img, [f])[0]) for img, f, n, label
+                                       in zip(imgs, (fa, fb), names, ("a", "b"))], session, verdict)
         score = self.compare(fa, fb)
         threshold, far = self.recognizer.threshold(target_far)
         return Verification(same=score >= threshold, score=score, threshold=threshold,
-                            model=self.recognizer.key, target_far=far)
+                            model=self.recognizer.key, target_far=far, liveness=report)
 
 
 def requirements(stage: Any) -> tuple[Task, ...]:

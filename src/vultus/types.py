@@ -94,6 +94,32 @@ class Estimate:
         return d
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """A presentation attack detector's finding about one face: live or not, the model's score
+    (higher = more likely live) and the threshold it was held against."""
+
+    live: bool
+    score: float
+    threshold: float
+    model: str = ""
+    frames: int = 1  # how many frames the score averages (video)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"live": self.live, "score": round(float(self.score), 4),
+                             "threshold": round(float(self.threshold), 4), "model": self.model}
+        if self.frames != 1:
+            d["frames"] = self.frames
+        return d
+
+    @classmethod
+    def combine(cls, values: "list[Liveness]", weights: np.ndarray) -> "Liveness":
+        """One finding from several frames of the same face: the weighted mean score."""
+        score = float(np.average([v.score for v in values], weights=weights))
+        first = values[0]
+        return cls(score >= first.threshold, score, first.threshold, first.model, sum(v.frames for v in values))
+
+
 def to_jsonable(value: Any) -> Any:
     """Analysis results as plain JSON values (typed results by their `to_dict`)."""
     if hasattr(value, "to_dict"):
@@ -175,15 +201,19 @@ class Verification:
     threshold: float
     model: str
     target_far: float | None  # None when the best-accuracy threshold was used
+    liveness: Any = None  # a LivenessReport when a liveness requirement was checked
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "same": self.same,
             "score": round(self.score, 4),
             "threshold": round(self.threshold, 4),
             "model": self.model,
             "target_far": self.target_far,
         }
+        if self.liveness is not None:
+            d["liveness"] = self.liveness.to_dict()
+        return d
 
 
 @dataclass(frozen=True)
@@ -204,6 +234,7 @@ class Identification:
     target_far: float | None  # the asked rate of unknown faces taken for someone (per search)
     candidates: tuple[Candidate, ...] = ()
     comparison_far: float | None = None  # the per-comparison FAR whose threshold decided
+    liveness: Any = None  # a LivenessReport (this face, the session) when a liveness requirement was checked
 
     @property
     def known(self) -> bool:
@@ -220,4 +251,5 @@ class Identification:
             "comparison_far": self.comparison_far,
             "box": _round(self.face.box, 1),
             "candidates": [{"identity": c.identity, "score": round(c.score, 4)} for c in self.candidates],
+            **({"liveness": self.liveness.to_dict()} if self.liveness is not None else {}),
         }

@@ -10,12 +10,13 @@ import typer
 
 from ..errors import VultusError
 from ..gallery.store import explain
-from . import analyze, common, evaluate, faces, gallery, models, serve, video
+from . import analyze, common, evaluate, faces, gallery, liveness, models, serve, video
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Offline face detection, recognition and analysis on an ordinary CPU.")
 faces.register(app)
 analyze.register(app)
+liveness.register(app)
 gallery.register(app)
 models.register(app)
 serve.register(app)

@@ -9,7 +9,9 @@ import typer
 
 from .. import draw
 from ..pipeline import DEFAULT_RECOGNIZER, Pipeline
-from .common import DetectorOpt, FarOpt, ImageBatch, JsonOpt, emit, out, table
+from ..liveness import LivenessError
+from .common import DetectorOpt, FarOpt, ImageBatch, JsonOpt, emit, fail, out, table
+from .liveness import LivenessOpt, SessionOpt, liveness_options, print_report
 
 RecognizerOpt = typer.Option(DEFAULT_RECOGNIZER, "--recognizer", "-r",
                              help="Embedder or fusion: sface, dlib, sface+dlib; add ':flip' for flip TTA.")
@@ -74,10 +76,21 @@ def register(app: typer.Typer) -> None:
                recognizer: str = RecognizerOpt, detector: str = DetectorOpt, far: float = FarOpt,
                best_accuracy: bool = typer.Option(False, "--best-accuracy",
                                                   help="Use the best-accuracy threshold instead of --far."),
+               liveness: bool = LivenessOpt, session: Optional[Path] = SessionOpt,
                json_out: bool = JsonOpt) -> None:
-        """Are the two images the same person? Prints the score and the threshold used."""
+        """Are the two images the same person? Prints the score and the threshold used.
+
+        With --liveness, both faces must be live (and the --session camera genuine), else exit 1."""
+        check, session_data = liveness_options(liveness, session)
         pipe = Pipeline(detector, recognizer)
-        v = pipe.verify(a, b, None if best_accuracy else far, names=(str(a), str(b)))
+        try:
+            v = pipe.verify(a, b, None if best_accuracy else far, names=(str(a), str(b)), liveness=check,
+                            session=session_data)
+        except LivenessError as e:
+            if json_out:
+                emit({"a": str(a), "b": str(b), "error": str(e), "kind": e.kind, "liveness": e.report.to_dict()})
+            fail(str(e))
+        print_report(v.liveness)
         if json_out:
             emit({"a": str(a), "b": str(b), **v.to_dict()})
         else:

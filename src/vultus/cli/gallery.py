@@ -9,11 +9,13 @@ import typer
 
 from .. import draw
 from ..errors import VultusError
+from ..liveness import LivenessError
 from ..gallery import Gallery
 from ..io import iter_image_paths
 from ..quality import QualityPolicy
 from .common import FarOpt, ImageBatch, JsonOpt, emit, err, expand, fail, out, progress, stdout_is_ours, table
 from .faces import AnnotateOpt
+from .liveness import LivenessOpt, SessionOpt, liveness_options, print_report
 
 GalleryOpt = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite); created on first enroll.")
 
@@ -45,11 +47,16 @@ def register(app: typer.Typer) -> None:
                index: str = IndexOpt,
                ray: Optional[str] = typer.Option(None, "--ray", help="Spread decoding, detection and embedding over "
                                                  "a Ray cluster at this address (`local` starts one here)."),
+               liveness: bool = LivenessOpt, session: Optional[Path] = SessionOpt,
                json_out: bool = JsonOpt) -> None:
         """Add people to a gallery: NAME IMAGE... or --from-dir DIR (one transaction per person).
 
         Running the same enrollment again resumes it: images already enrolled for that person are
-        skipped and reported, nothing is added twice."""
+        skipped and reported, nothing is added twice. With --liveness, every face must be live (and
+        the --session camera genuine), else nothing of that person is enrolled and the exit code is 1."""
+        check, session_data = liveness_options(liveness, session)
+        if ray is not None and check is not None:
+            raise typer.BadParameter("--ray does not run liveness checks; enroll without --ray", param_hint="--liveness")
         if from_dir:
             if name or images:
                 raise typer.BadParameter("give NAME IMAGE... or --from-dir, not both")
@@ -86,15 +93,18 @@ def register(app: typer.Typer) -> None:
         with progress(len(people), "enroll") as tick:
             for person, paths in people:
                 try:
-                    r = g.enroll(person, paths, policy=policy, names=[str(p) for p in paths])
+                    r = g.enroll(person, paths, policy=policy, names=[str(p) for p in paths], liveness=check,
+                                 session=session_data)
                 except VultusError as e:
                     failed += 1
                     if json_out:
-                        emit({"name": person, "error": str(e), "kind": e.kind})
+                        emit({"name": person, "error": str(e), "kind": e.kind,
+                              **({"liveness": e.report.to_dict()} if isinstance(e, LivenessError) else {})})
                     err.print(f"[red]error:[/] {e}", soft_wrap=True)
                     continue
                 finally:
                     tick()
+                print_report(r.liveness)
                 if json_out:
                     emit(r.to_dict())
                 else:
@@ -110,17 +120,22 @@ def register(app: typer.Typer) -> None:
     def identify(images: list[Path] = typer.Argument(..., help="Image files or folders."),
                  gallery: Path = GalleryOpt, far: float = FarOpt,
                  top_k: int = typer.Option(3, "--top-k", help="Candidates reported per face."),
+                 liveness: bool = LivenessOpt, session: Optional[Path] = SessionOpt,
                  annotate: Optional[Path] = AnnotateOpt, index: str = IndexOpt,
                  ray: Optional[str] = typer.Option(None, "--ray", help="Spread the work over a Ray cluster at this "
                                                    "address (`local` starts one here); needs --json."),
                  json_out: bool = JsonOpt) -> None:
-        """Who is each face? A name from the gallery, or unknown."""
+        """Who is each face? A name from the gallery, or unknown.
+
+        With --liveness, an image with a face that is not live is refused (reported, exit 1)
+        instead of identified."""
+        check, session_data = liveness_options(liveness, session)
         g = _open(gallery, index=index)
         if ray is not None:
             from ..gallery.distributed import identify_distributed
 
-            if not json_out or annotate:
-                raise typer.BadParameter("--ray writes JSON lines: add --json (and no --annotate)")
+            if not json_out or annotate or check is not None:
+                raise typer.BadParameter("--ray writes JSON lines: add --json (and no --annotate or --liveness)")
             paths = expand(images)
             failed = 0
             with stdout_is_ours(), progress(len(paths), f"identify on Ray ({ray})") as tick:
@@ -133,8 +148,16 @@ def register(app: typer.Typer) -> None:
             return
         rows = []
         batch = ImageBatch(images, "identify", json_out)
+        refused = 0
         for p, img in batch:
-            results = g.identify(img, far, top_k)
+            try:
+                results = g.identify(img, far, top_k, name=str(p), liveness=check, session=session_data)
+            except LivenessError as e:
+                refused += 1
+                if json_out:
+                    emit({"input": str(p), "error": str(e), "kind": e.kind, "liveness": e.report.to_dict()})
+                err.print(f"[red]refused:[/] {e}", soft_wrap=True)
+                continue
             if annotate:
                 labels = [f"{r.identity or 'unknown'} {r.score:.2f}" for r in results]
                 colors = [draw.KNOWN if r.known else draw.UNKNOWN for r in results]
@@ -153,6 +176,8 @@ def register(app: typer.Typer) -> None:
         if not json_out:
             table(f"identify (recognizer {g.recognizer.key}, FAR {far:g})",
                   ["image", "#", "identity", "score", "threshold", "candidates"], rows)
+        if refused:
+            raise typer.Exit(1)
         batch.exit_code()
 
     @group.command("list")

@@ -38,9 +38,20 @@ def register(app: typer.Typer) -> None:
                                         "milvus (Milvus Lite beside the gallery) or milvus://HOST:PORT."),
               recognizer: Optional[str] = typer.Option(None, "--recognizer", "-r",
                                                        help="Recognizer of a new gallery (default sface)."),
-              detect_scales: Optional[str] = typer.Option(
-                  None, "--detect-scales", help="Detector scales, e.g. '1.0' for speed (default: the "
-                  "detector's own, which adds an upscaled pass to find small faces)."),
+              detect_scales: str = typer.Option(
+                  "1.0", "--detect-scales", help="Detector scales. The service runs one (faces small "
+                  "enough to need the still-image default's extra 1.5x pass, 20-40 px, are below what "
+                  "identification can use); '1.0,1.5' finds them too, at about twice the CPU per image."),
+              require_liveness: bool = typer.Option(False, "--require-liveness", help="Every verify, identify and "
+                                                    "enroll must pass presentation attack detection (and virtual "
+                                                    "camera detection when it carries a capture session)."),
+              require_session: bool = typer.Option(False, "--require-session", help="With --require-liveness: "
+                                                   "refuse requests without a capture session (web page only)."),
+              vcd_model: Optional[Path] = typer.Option(None, "--vcd-model", help="A virtual camera model of your "
+                                                       "own (`vultus vcd train`) instead of the shipped one."),
+              record_sessions: Optional[Path] = typer.Option(None, "--record-sessions", help="Append every capture "
+                                                             "session received to JSON-lines files in this folder "
+                                                             "(label them, then `vultus vcd train`)."),
               log_level: str = typer.Option("info", "--log-level")) -> None:
         """Serve the REST API (/v1, docs at /docs) and the web page (/) over one gallery."""
         import uvicorn
@@ -53,15 +64,21 @@ def register(app: typer.Typer) -> None:
         defaults = Settings()
         settings = Settings(max_upload_bytes=int(max_upload_mb * 2**20), max_video_bytes=int(max_video_mb * 2**20),
                             max_pixels=max_pixels, rate=rate, burst=burst, cors_origins=tuple(cors_origin or ()),
-                            compute_threads=workers or defaults.compute_threads)
-        options = None
-        if detect_scales:
-            try:
-                options = {"scales": tuple(float(x) for x in detect_scales.split(","))}
-            except ValueError:
-                raise typer.BadParameter(f"{detect_scales!r}: give numbers such as 1.0 or 1.0,1.5",
-                                         param_hint="--detect-scales") from None
-        application = create_app(gallery, settings, recognizer=recognizer, detector_options=options, index=index)
+                            compute_threads=workers or defaults.compute_threads,
+                            require_liveness=require_liveness, require_session=require_session,
+                            vcd_model=str(vcd_model) if vcd_model else None,
+                            record_sessions=str(record_sessions) if record_sessions else None)
+        if require_session and not require_liveness:
+            raise typer.BadParameter("needs --require-liveness", param_hint="--require-session")
+        if vcd_model is not None and not vcd_model.is_file():
+            fail(f"{vcd_model}: no such VCD model file")
+        try:
+            options = {"scales": tuple(float(x) for x in detect_scales.split(","))}
+        except ValueError:
+            raise typer.BadParameter(f"{detect_scales!r}: give numbers such as 1.0 or 1.0,1.5",
+                                     param_hint="--detect-scales") from None
+        application = create_app(gallery, settings, recognizer=recognizer, detector_options=options,
+                                 search_index=index)
         state = application.state.vultus
         if not any(k.revoked_at is None for k in state.keys.list()):
             err.print(f"[yellow]no API keys yet:[/] create one with `vultus keys create --gallery {gallery} "

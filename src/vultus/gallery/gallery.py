@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import cv2
 import numpy as np
@@ -26,6 +27,9 @@ from .integrity import clean_name, metadata_json
 from .store import FaceRecord, IdentityInfo, Store
 from .synced import SyncedIndex
 
+if TYPE_CHECKING:
+    from ..liveness import LivenessCheck
+
 
 ALREADY_ENROLLED = "already enrolled"  # the reason given for an image skipped on a rerun
 
@@ -36,15 +40,19 @@ class EnrollResult:
     added: int
     face_ids: tuple[int, ...]
     skipped: tuple[tuple[str, str], ...]  # (input, reason)
+    liveness: Any = None  # a LivenessReport when a liveness requirement was checked
 
     @property
     def already_enrolled(self) -> int:
         return sum(r.startswith(ALREADY_ENROLLED) for _, r in self.skipped)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "added": self.added, "face_ids": list(self.face_ids),
-                "already_enrolled": self.already_enrolled,
-                "skipped": [{"input": s, "reason": r} for s, r in self.skipped]}
+        d = {"name": self.name, "added": self.added, "face_ids": list(self.face_ids),
+             "already_enrolled": self.already_enrolled,
+             "skipped": [{"input": s, "reason": r} for s, r in self.skipped]}
+        if self.liveness is not None:
+            d["liveness"] = self.liveness.to_dict()
+        return d
 
 
 class Gallery:
@@ -149,20 +157,23 @@ class Gallery:
     # -- writing -----------------------------------------------------------------------------------
     def enroll(self, name: str, images: Iterable[ImageInput], metadata: dict[str, Any] | None = None,
                policy: QualityPolicy | None = QualityPolicy(), names: Iterable[str] | None = None,
-               actor: str = "local") -> EnrollResult:
+               actor: str = "local", liveness: "LivenessCheck | None" = None,
+               session: Mapping[str, Any] | str | None = None) -> EnrollResult:
         """Add a person's faces (the largest face of each image) in one transaction.
 
         Images that cannot be read, have no face, or fail the quality `policy` (None to accept
         any face) are skipped with a reason; if none is usable, nothing is written and a
         `VultusError` says why. An image already enrolled for this person (same bytes, by
         SHA-256) is skipped as "already enrolled", so running the same enrollment again resumes it
-        instead of adding duplicates.
+        instead of adding duplicates. With `liveness`, every face to be enrolled (and the capture
+        `session`, if given) must pass it, or a `LivenessError` refuses and nothing is written.
         """
         name = clean_name(name)
         metadata_json(metadata)  # refuse bad metadata before any image is decoded
         images = list(images)
         labels = list(names) if names is not None else [describe(im) for im in images]
-        records, skipped, seen = [], [], set()
+        records, skipped, seen, checked = [], [], set(), []
+        verdict = liveness.screen_session(session) if liveness is not None else None
         for image, label in zip(images, labels):
             try:
                 raw = image if isinstance(image, (bytes, bytearray)) else (
@@ -181,6 +192,8 @@ class Gallery:
                 problems = policy.problems(face.quality) if policy else []
                 if problems:
                     raise QualityError(f"{label}: {'; '.join(problems)}", problems)
+                if liveness is not None:
+                    checked.append((label, liveness.faces(img, [face])[0]))
                 face = self.pipeline.embed(img, [face])[0]
             except VultusError as e:
                 skipped.append((label, str(e).removeprefix(f"{label}: ")))
@@ -196,7 +209,8 @@ class Gallery:
                 return EnrollResult(name, 0, (), tuple(skipped))  # a rerun: nothing left to do
             reasons = "; ".join(f"{s}: {r}" for s, r in skipped) or "no images given"
             raise QualityError(f"nothing enrolled for {name!r}: {reasons}", [r for _, r in skipped])
-        return self._commit(name, records, metadata, skipped, actor)
+        report = liveness.require(checked, session, verdict) if liveness is not None else None
+        return dataclasses.replace(self._commit(name, records, metadata, skipped, actor), liveness=report)
 
     def add_faces(self, name: str, faces: list[Face], image: np.ndarray | None = None,
                   source: str | None = None, metadata: dict[str, Any] | None = None,
@@ -283,10 +297,20 @@ class Gallery:
                               self.recognizer.key, target_far, tuple(Candidate(n, float(s)) for n, s in ranked), far)
 
     def identify(self, image: ImageInput, target_far: float | None = DEFAULT_FAR, top_k: int = 3,
-                 name: str | None = None) -> list[Identification]:
-        """Every face in an image, each with its decision."""
+                 name: str | None = None, liveness: "LivenessCheck | None" = None,
+                 session: Mapping[str, Any] | str | None = None) -> list[Identification]:
+        """Every face in an image, each with its decision. With `liveness`, every face (and the
+        capture `session`, if given) must pass it first, or a `LivenessError` refuses."""
+        verdict = liveness.screen_session(session) if liveness is not None else None
         img = load_image(image, name=name)
-        return [self.search(f, target_far, top_k) for f in self.pipeline.embed(img)]
+        faces = self.pipeline.embed(img)
+        reports: list[Any] = [None] * len(faces)
+        if liveness is not None:
+            label = describe(image, name)
+            found = [(f"{label} face {i}", lv) for i, lv in enumerate(liveness.faces(img, faces))]
+            whole = liveness.require(found, session, verdict)
+            reports = [dataclasses.replace(whole, faces=(item,)) for item in found]
+        return [dataclasses.replace(self.search(f, target_far, top_k), liveness=r) for f, r in zip(faces, reports)]
 
 
 def _check_vectors(record: FaceRecord, name: str) -> None:

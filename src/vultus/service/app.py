@@ -46,6 +46,10 @@ class Settings:
     compute_threads: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
     max_video_jobs: int = 4  # waiting in the queue; one runs at a time
     default_far: float = 1e-3
+    require_liveness: bool = False  # every verify / identify / enroll must pass the liveness check
+    require_session: bool = False  # ...and carry a capture session (the web page's collector)
+    vcd_model: str | None = None  # a VCD model of this deployment's own (`vultus vcd train`)
+    record_sessions: str | None = None  # a folder: append every received capture session (JSON lines)
 
 
 class State:
@@ -62,6 +66,9 @@ class State:
         self.settings = settings
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.jobs = JobManager(self._run_video, max_queued=settings.max_video_jobs)
+        from .liveness import make_check
+
+        self.liveness = make_check(settings)  # its models load on first use
         self._compute = None
 
     @property
@@ -122,19 +129,19 @@ class SecurityHeaders:
 
 def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pipeline: Pipeline | None = None,
                recognizer: str | None = None, detector: str = "yunet",
-               detector_options: dict[str, Any] | None = None, index: str = "auto") -> FastAPI:
+               detector_options: dict[str, Any] | None = None, search_index: str = "auto") -> FastAPI:
     """The app over the gallery file at `gallery_path` (created if new). Pass `pipeline` to share
     already loaded models (tests do); otherwise the gallery's recognizer is loaded once here, with
     `detector_options` (e.g. fewer detection scales for speed) if given."""
-    from . import routes
+    from . import liveness, routes
 
     settings = settings or Settings()
-    gallery = Gallery(gallery_path, recognizer=recognizer, detector=detector, pipeline=pipeline, index=index)
+    gallery = Gallery(gallery_path, recognizer=recognizer, detector=detector, pipeline=pipeline, index=search_index)
     if pipeline is None and detector_options:
         # the gallery decides the recognizer; the detector settings are this server's own
         pipeline = Pipeline(detector, gallery.recognizer, detector_options=detector_options)
         gallery.close()
-        gallery = Gallery(gallery_path, detector=detector, pipeline=pipeline, index=index)
+        gallery = Gallery(gallery_path, detector=detector, pipeline=pipeline, index=search_index)
     state = State(gallery, KeyStore(gallery_path), settings, detector_options)
 
     @asynccontextmanager
@@ -151,6 +158,7 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
     app.state.vultus = state
     problems.install(app)
     app.include_router(routes.router)
+    app.include_router(liveness.install(routes.READ))
 
     # -- the web page and the offline API docs -----------------------------------------------------
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import GalleryError, ImageError, ModelError, NotFoundError, QualityError, VultusError
+from ..liveness import LivenessError
+from ..sessions import SessionError
 
 log = logging.getLogger("vultus.service")
 
@@ -26,6 +28,8 @@ STATUS: list[tuple[type[VultusError], int]] = [
     (NotFoundError, 404),
     (QualityError, 422),
     (ImageError, 422),
+    (LivenessError, 422),  # a presentation attack or a virtual camera: refused, the report says why
+    (SessionError, 422),
     (GalleryError, 400),
     (ModelError, 503),  # the server's models or calibration are missing: not the caller's fault
 ]
@@ -59,6 +63,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(VultusError)
     async def _vultus(_: Request, e: VultusError) -> JSONResponse:
         extra = {"reasons": e.reasons} if isinstance(e, QualityError) else {}
+        if isinstance(e, LivenessError):
+            extra = {"liveness": e.report.to_dict()}
         return problem_response(status_of(e), e.kind, str(e), **extra)
 
     @app.exception_handler(RequestValidationError)

@@ -20,6 +20,7 @@ from ..quality import QualityPolicy
 from . import schemas as S
 from .jobs import QueueFull
 from .keys import ApiKey, KeyStoreError
+from .liveness import LivenessQ, SessionField, parse_session, recording, requirement, verdict_of
 from .problems import Problem
 from .uploads import Upload, check_pixels, clean_label, decode, read_body
 
@@ -178,24 +179,32 @@ async def analyze(request: Request, key: ApiKey = Depends(READ),
 
 @router.post("/verify", response_model=S.VerifyOut, tags=["faces"], responses=ERRORS,
              openapi_extra=_body(S.VerifyJSON, {"a": "one", "b": "one"}))
-async def verify(request: Request, key: ApiKey = Depends(READ), far: float = FarQ) -> dict[str, Any]:
+async def verify(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
+                 liveness: bool = LivenessQ) -> dict[str, Any]:
     """Are the largest faces of images `a` and `b` the same person?"""
-    _, up = await read_body(request, {"a": (1, 1), "b": (1, 1)})
+    fields, up = await read_body(request, {"a": (1, 1), "b": (1, 1)}, SessionField)
+    session, check = parse_session(fields.session), requirement(request, liveness)
     state = _state(request)
 
     def work():
         a, b = (decode(up[f][0], state.settings.max_pixels) for f in "ab")
-        return state.pipeline.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label)).to_dict()
+        with recording(state.settings, session, "verify", key) as rec:
+            result = state.pipeline.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label),
+                                           liveness=check, session=session)
+            rec["verdict"] = verdict_of(result)
+        return result.to_dict()
 
     return await _compute(request, work)
 
 
 @router.post("/identify", response_model=S.IdentifyOut, tags=["faces"], responses=ERRORS,
-             openapi_extra=_body(S.ImageJSON, {"image": "one"}))
+             openapi_extra=_body(S.IdentifyJSON, {"image": "one"}))
 async def identify(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
-                   top_k: int = Query(3, ge=1, le=20, description="Candidates reported per face")) -> dict[str, Any]:
+                   top_k: int = Query(3, ge=1, le=20, description="Candidates reported per face"),
+                   liveness: bool = LivenessQ) -> dict[str, Any]:
     """Who is each face in the image: a gallery identity, or unknown. Written to the audit log."""
-    _, up = await read_body(request, {"image": (1, 1)})
+    fields, up = await read_body(request, {"image": (1, 1)}, SessionField)
+    session, check = parse_session(fields.session), requirement(request, liveness)
     state = _state(request)
     upload = up["image"][0]
 
@@ -204,8 +213,10 @@ async def identify(request: Request, key: ApiKey = Depends(READ), far: float = F
         try:
             target = _far(far)
             img = decode(upload, state.settings.max_pixels)
-            faces = state.pipeline.embed(img)
-            results = [state.gallery.search(f, target, top_k) for f in faces]
+            with recording(state.settings, session, "identify", key) as rec:
+                results = state.gallery.identify(img, target, top_k, name=upload.label, liveness=check,
+                                                 session=session)
+                rec["verdict"] = verdict_of(results[0]) if results else None
         except (VultusError, Problem) as e:  # failed attempts are audited too
             state.gallery.store.audit(key.id, "identify", None, {**what, "error": str(e)})
             raise
@@ -227,33 +238,40 @@ def list_identities(request: Request, key: ApiKey = Depends(READ)) -> list[dict[
              responses=ERRORS, openapi_extra=_body(S.EnrollJSON, {"images": "many"},
                                                    {"name": "The person's name", "metadata": "JSON object"}))
 async def enroll(request: Request, key: ApiKey = Depends(ENROLL),
-                 force: bool = Query(False, description="Accept faces that fail the quality checks")) -> dict[str, Any]:
+                 force: bool = Query(False, description="Accept faces that fail the quality checks"),
+                 liveness: bool = LivenessQ) -> dict[str, Any]:
     """Enroll a person from one or more images (created if new, else faces are added), in one
     transaction. Images without a usable face are skipped with the reason; none usable is a 422."""
     state = _state(request)
     fields, up = await read_body(request, {"images": (1, state.settings.max_images)}, S.EnrollFields)
-    return await _compute(request, _enroll, state, key, fields.name, up["images"], fields.metadata, force)
+    return await _compute(request, _enroll, state, key, fields.name, up["images"], fields.metadata, force,
+                          requirement(request, liveness), parse_session(fields.session))
 
 
 @router.post("/identities/{name:path}/faces", response_model=S.EnrollOut, status_code=status.HTTP_201_CREATED,
              tags=["gallery"], responses=ERRORS, openapi_extra=_body(S.FacesJSON, {"images": "many"}))
 async def add_faces(request: Request, name: str = PathParam(...), key: ApiKey = Depends(ENROLL),
-                    force: bool = Query(False, description="Accept faces that fail the quality checks")
-                    ) -> dict[str, Any]:
+                    force: bool = Query(False, description="Accept faces that fail the quality checks"),
+                    liveness: bool = LivenessQ) -> dict[str, Any]:
     """Add faces to an existing identity (404 if there is none of that name)."""
     state = _state(request)
     state.gallery.store.identity(name)  # NotFoundError -> 404 before reading the images
-    _, up = await read_body(request, {"images": (1, state.settings.max_images)})
-    return await _compute(request, _enroll, state, key, name, up["images"], None, force)
+    fields, up = await read_body(request, {"images": (1, state.settings.max_images)}, SessionField)
+    return await _compute(request, _enroll, state, key, name, up["images"], None, force,
+                          requirement(request, liveness), parse_session(fields.session))
 
 
-def _enroll(state, key: ApiKey, name: str, uploads: list[Upload], metadata, force: bool) -> dict[str, Any]:
+def _enroll(state, key: ApiKey, name: str, uploads: list[Upload], metadata, force: bool, liveness=None,
+            session=None) -> dict[str, Any]:
     for u in uploads:  # refuse oversized images before any is decoded
         check_pixels(u, state.settings.max_pixels)
     try:
-        result = state.gallery.enroll(name, [u.data for u in uploads], metadata or None,
-                                      policy=None if force else QualityPolicy(),
-                                      names=[u.label for u in uploads], actor=key.id)
+        with recording(state.settings, session, "enroll", key) as rec:
+            result = state.gallery.enroll(name, [u.data for u in uploads], metadata or None,
+                                          policy=None if force else QualityPolicy(),
+                                          names=[u.label for u in uploads], actor=key.id, liveness=liveness,
+                                          session=session)
+            rec["verdict"] = verdict_of(result)
     except VultusError as e:  # refused enrollments are audited too
         state.gallery.store.audit(key.id, "enroll", name.strip()[:200] or None,
                                   {"images": len(uploads), "error": str(e)})

@@ -23,15 +23,30 @@ class ImageJSON(BaseModel):
     image: str = B64
 
 
+SessionDoc = Field(None, description="Optional: the web page collector's capture-session summary (checked for a "
+                   "virtual camera when liveness is required)")
+
+
 class VerifyJSON(BaseModel):
     a: str = B64
     b: str = B64
+    session: Optional[dict[str, Any]] = SessionDoc
+
+
+class IdentifyJSON(ImageJSON):
+    session: Optional[dict[str, Any]] = SessionDoc
+
+
+class LivenessJSON(BaseModel):
+    image: Optional[str] = Field(None, description="The image as base64, or a data: URL")
+    session: Optional[dict[str, Any]] = SessionDoc
 
 
 class EnrollJSON(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     images: list[str] = Field(min_length=1, description="Images of that person, base64 each")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    session: Optional[dict[str, Any]] = SessionDoc
 
 
 class EnrollFields(BaseModel):
@@ -39,6 +54,7 @@ class EnrollFields(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    session: Optional[dict[str, Any] | str] = None
 
 
 class FacesJSON(BaseModel):
@@ -76,12 +92,46 @@ class AnalyzeOut(DetectOut):
     analyzers: list[str] = Field(description="The analyzers whose results are in each face's attributes")
 
 
+class LivenessFaceOut(BaseModel):
+    input: Optional[str] = None
+    box: Optional[list[float]] = None
+    live: bool
+    score: float = Field(description="Presentation attack detection score: higher is more likely live")
+    threshold: float
+    model: str
+
+
+class SourceOut(BaseModel):
+    check: str
+    genuine: bool = Field(description="False: the capture session looks like a virtual camera")
+    score: float = Field(description="Higher is more unlike authentic sessions")
+    threshold: float
+    reasons: list[dict[str, Any]]
+    explanations: list[dict[str, Any]] = Field(default_factory=list, description="The features that differ most "
+                                               "from the nearest authentic sessions")
+
+
+class LivenessReportOut(BaseModel):
+    passed: bool
+    faces: list[LivenessFaceOut]
+    source: Optional[SourceOut]
+    notes: list[str] = Field(default_factory=list)
+
+
+class LivenessOut(BaseModel):
+    width: Optional[int] = None
+    height: Optional[int] = None
+    faces: list[LivenessFaceOut]
+    source: Optional[SourceOut]
+
+
 class VerifyOut(BaseModel):
     same: bool
     score: float
     threshold: float
     model: str
     target_far: Optional[float]
+    liveness: Optional[LivenessReportOut] = None
 
 
 class CandidateOut(BaseModel):
@@ -98,6 +148,7 @@ class IdentificationOut(BaseModel):
     target_far: Optional[float]
     box: list[float]
     candidates: list[CandidateOut]
+    liveness: Optional[LivenessReportOut] = None
 
 
 class IdentifyOut(BaseModel):
@@ -136,6 +187,7 @@ class EnrollOut(BaseModel):
     added: int
     face_ids: list[int]
     skipped: list[SkippedOut]
+    liveness: Optional[LivenessReportOut] = None
 
 
 class RemovedOut(BaseModel):

@@ -74,6 +74,8 @@ def summarize(samples: list[tuple[float, Mapping[str, Any]]], outputs: Iterable[
             x = np.array([v.value for v in values])
             summary[o] = Estimate(_weighted_quantile(x, w, 0.5), values[0].unit,
                                   _weighted_quantile(x, w, 0.25), _weighted_quantile(x, w, 0.75))
+        elif all(type(v) is type(values[0]) for v in values) and hasattr(type(values[0]), "combine"):
+            summary[o] = type(values[0]).combine(values, w)  # a result type that knows how to pool itself
         else:  # plain values: the one from the best face
             summary[o] = values[int(np.argmax(w))]
     return summary

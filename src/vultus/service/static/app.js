@@ -76,6 +76,7 @@ function show() {
   });
   if (name === "gallery") loadGallery();
   if (name !== "enroll") stopCamera();
+  if (name !== "verify") VultusLiveness.stopVerifyCamera();
 }
 
 // ---- identify: boxes and names drawn over the photo ---------------------------------------------
@@ -143,6 +144,7 @@ async function startCamera() {
   const video = $("#cam");
   video.srcObject = stream;
   video.hidden = false;
+  VultusLiveness.watch(video, stream); // records the capture session for the liveness check
   $("#cam-snap").disabled = false;
   $("#cam-stop").disabled = false;
   $("#cam-start").disabled = true;
@@ -181,13 +183,23 @@ async function enroll(ev) {
   const files = Array.from($("#enroll-files").files);
   if (!files.length && !shots.length) { say("Choose photos or take some with the webcam.", true); return; }
   await busy(ev.submitter, async () => {
-    say("Enrolling " + name + "…");
     const form = new FormData();
+    const params = new URLSearchParams();
+    if (shots.length) { // webcam photos: check liveness first, and send the capture session along
+      say("Checking liveness…");
+      const check = await VultusLiveness.precheck(api, $("#cam"), shots[shots.length - 1]);
+      if ($("#enroll-liveness").checked) {
+        if (!check.ok) throw new Error(check.text + " Not enrolled.");
+        params.set("liveness", "true");
+      }
+      if (check.session) form.append("session", JSON.stringify(check.session));
+    }
+    say("Enrolling " + name + "…");
     form.append("name", name);
     files.forEach((f) => form.append("images", f));
     shots.forEach((b, i) => form.append("images", b, "webcam-" + (i + 1) + ".jpg"));
-    const force = $("#enroll-force").checked ? "?force=true" : "";
-    const out = await api("/v1/identities" + force, { method: "POST", body: form });
+    if ($("#enroll-force").checked) params.set("force", "true");
+    const out = await api("/v1/identities" + (params.size ? "?" + params : ""), { method: "POST", body: form });
     const skipped = out.skipped.map((s) => s.input + ": " + s.reason).join("; ");
     say("Enrolled " + out.name + ": " + out.added + " face(s) added." + (skipped ? " Skipped " + skipped : ""));
     ev.target.reset();
@@ -200,13 +212,24 @@ async function enroll(ev) {
 async function verify(ev) {
   ev.preventDefault();
   const a = $("#verify-a").files[0];
-  const b = $("#verify-b").files[0];
+  const b = $("#verify-b").files[0] || VultusLiveness.verifyShot(); // a file, or the webcam photo
+  if (!b) { say("Choose the second photo or take it with the webcam.", true); return; }
   await busy(ev.submitter, async () => {
-    say("Comparing…");
     const form = new FormData();
+    let query = "";
+    if (!$("#verify-b").files[0]) { // from the webcam: check liveness first, send the session along
+      say("Checking liveness…");
+      const check = await VultusLiveness.precheck(api, VultusLiveness.verifyVideo(), b);
+      if ($("#verify-liveness").checked) {
+        if (!check.ok) throw new Error(check.text + " Not verified.");
+        query = "?liveness=true";
+      }
+      if (check.session) form.append("session", JSON.stringify(check.session));
+    }
+    say("Comparing…");
     form.append("a", a);
-    form.append("b", b);
-    const out = await api("/v1/verify", { method: "POST", body: form });
+    form.append("b", b, "b.jpg");
+    const out = await api("/v1/verify" + query, { method: "POST", body: form });
     $("#verify-img-a").src = URL.createObjectURL(a);
     $("#verify-img-b").src = URL.createObjectURL(b);
     const r = $("#verify-result");
