@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VULTUS_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench clean chromium train-install record-vcd
+.PHONY: install demo test bench fuzz clean chromium train-install train-attributes record-vcd calibrate
 
 install: $(STAMP)
 
@@ -48,6 +48,12 @@ $(TRAIN_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[train]"
 	touch $(TRAIN_STAMP)
 
+# Decision thresholds from every identity-labelled set in $(VULTUS_DATA), with leave-one-data-set-out
+# figures (bench/calibrate.py); rerun after any change to the embedders (e.g. a new runtime).
+RULE ?= lfw
+calibrate: $(STAMP)
+	nice -n 10 $(BIN)/python bench/calibrate.py --rule=$(RULE)
+
 train-%: $(TRAIN_STAMP)
 	$(BIN)/python -m training.$*.train
 
@@ -58,6 +64,18 @@ record-vcd: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The long Schemathesis run against `vultus serve` (make test runs a short one); writes docs/benchmarks.md
+fuzz: $(STAMP)
+	nice -n 10 $(BIN)/python bench/fuzz.py --examples 100
+
+# attributes: SFace trunk features cached once, then every configuration the bench reports (two
+# one-thread processes), then the best on validation exported into the package (training/attributes/).
+train-attributes: $(TRAIN_STAMP)
+	$(BIN)/python -m training.attributes.data
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.features utkface fgnet  # (+ lfw: the --lfw variant)
+	for k in 0 1; do OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.train --all --shard $$k/2 & done; wait
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m training.attributes.export
 
 clean:
 	rm -rf out .pytest_cache

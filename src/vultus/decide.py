@@ -4,7 +4,9 @@ A *recognizer* is one embedder or a fusion of several, optionally with flip test
 written as a string: "sface", "dlib", "sface+dlib", "sface+dlib:flip". Its score for two faces is a
 weighted mean of the models' cosine similarities (weights learned by logistic regression on LFW;
 equal weights until calibrated). Thresholds come from `data/thresholds.json`, which
-`bench/calibrate.py` writes from the LFW images; nothing here is typed in by hand.
+`bench/calibrate.py` (`make calibrate`) writes from every identity-labelled set in ../shared/data
+(LFW, ORL, FG-NET, UTKFace) so that a FAR asked for also holds on data it was not calibrated on
+(leave-one-data-set-out, docs/benchmarks.md); nothing here is typed in by hand.
 """
 
 from __future__ import annotations
@@ -90,8 +92,10 @@ class Recognizer:
         `target_fpir` is the rate of unknown faces that may be taken for someone in the gallery.
         One search makes `gallery_size` comparisons, so each must be held to about
         target / gallery_size (a union bound); without this a FAR of 1e-3 per comparison lets most
-        strangers match somebody in a gallery of thousands. When the table holds no FAR that strict,
-        the strictest calibrated one is used (and reported)."""
+        strangers match somebody in a gallery of thousands. The per-comparison thresholds are those
+        of the cross-data-set table, so the bound FPIR <= gallery_size x FAR inherits its
+        leave-one-data-set-out check. When the table holds no FAR that strict, the strictest
+        calibrated one is used (and reported)."""
         if target_fpir is None:
             return self.threshold(None)
         per_comparison = target_fpir / max(gallery_size, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,17 @@ def image_bytes(fmt: str = "PNG", size=(64, 48), value: int = 128) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(buf, format=fmt)
     return buf.getvalue()
+
+
+@contextmanager
+def keyed_server(folder: Path, scope: str, *options: str, ready: str = "/v1/health"):
+    """A real `vultus serve` on 127.0.0.1 over a new gallery in `folder`: yields (server, key)."""
+    from vultus.service.keys import KeyStore
+    from vultus.service.process import running_server
+
+    keys = KeyStore(folder / "g.db")
+    _, key = keys.create(scope, "test")
+    keys.close()
+    # a generous start-up time: the test machine may be shared with heavy jobs
+    with running_server(folder / "g.db", *options, log=folder / "serve.log", ready=ready, timeout=600) as server:
+        yield server, key

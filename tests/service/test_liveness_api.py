@@ -53,7 +53,7 @@ def test_liveness_route_reports_faces_and_session(api, sessions):
     assert r.json()["source"]["explanations"][0]["feature"]
     assert api.post("/v1/liveness", "read", json={}).status_code == 422
     bad = api.post("/v1/liveness", "read", json={"session": {"version": 7}})
-    assert bad.status_code == 422 and bad.json()["kind"] == "bad_session"
+    assert bad.status_code == 422 and "session" in bad.json()["detail"]  # the schema names the field
 
 
 def test_printed_photo_is_refused_by_verify_and_enroll(api):

@@ -19,16 +19,24 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys, name="keys")
 
     @app.command()
-    def serve(gallery: Path = GalleryOpt,
+    def serve(gallery: Optional[Path] = typer.Option(None, "--gallery", "-g", help="Gallery file (SQLite); created if new."),
               host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback by default."),
               port: int = typer.Option(8000, "--port", "-p"),
               workers: Optional[int] = typer.Option(None, "--workers", "-w",
                                                     help="Requests running models at once (default: CPU cores)."),
               max_upload_mb: float = typer.Option(20, "--max-upload-mb", help="Largest image request body."),
               max_video_mb: float = typer.Option(500, "--max-video-mb", help="Largest video upload."),
-              max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image, in pixels."),
-              max_connections: int = typer.Option(64, "--max-connections",
-                                                  help="Open connections at once; more get a 503."),
+              max_pixels: int = typer.Option(16_000_000, "--max-pixels",
+                                             help="Largest image decoded, in pixels (a JPEG up to 4x this is "
+                                                  "decoded at half size)."),
+              max_connections: int = typer.Option(1000, "--max-connections", min=16,
+                                                  help="Open connections at once; past it, the longest idle "
+                                                       "ones are closed to make room."),
+              header_timeout: float = typer.Option(10, "--header-timeout", min=0.1,
+                                                   help="Seconds a client has to send a request's headers, "
+                                                        "from connecting or from its previous response."),
+              keep_alive: float = typer.Option(5, "--keep-alive", min=0.1,
+                                               help="Seconds an idle keep-alive connection stays open."),
               rate: float = typer.Option(10, "--rate", help="Requests per second per key (0: no limit)."),
               burst: int = typer.Option(20, "--burst", help="Requests a key may send at once."),
               cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin",
@@ -52,11 +60,15 @@ def register(app: typer.Typer) -> None:
               record_sessions: Optional[Path] = typer.Option(None, "--record-sessions", help="Append every capture "
                                                              "session received to JSON-lines files in this folder "
                                                              "(label them, then `vultus vcd train`)."),
-              log_level: str = typer.Option("info", "--log-level")) -> None:
+              log_level: str = typer.Option("info", "--log-level"),
+              write_openapi: Optional[Path] = typer.Option(
+                  None, "--write-openapi", help="Write the OpenAPI document this server would serve to this "
+                  "file (docs/openapi.json) and exit; no gallery needed.")) -> None:
         """Serve the REST API (/v1, docs at /docs) and the web page (/) over one gallery."""
         import uvicorn
 
         from ..service import Settings, create_app
+        from ..service.connections import uvicorn_options
 
         if not _loopback(host):
             err.print(f"[yellow]warning:[/] binding {host}: other machines can reach this server. Keys are "
@@ -72,6 +84,16 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("needs --require-liveness", param_hint="--require-session")
         if vcd_model is not None and not vcd_model.is_file():
             fail(f"{vcd_model}: no such VCD model file")
+        if write_openapi:
+            import json
+
+            from ..service.app import openapi_document
+
+            write_openapi.write_text(json.dumps(openapi_document(settings), indent=2, ensure_ascii=False) + "\n")
+            err.print(f"wrote {write_openapi}")
+            return
+        if gallery is None:
+            raise typer.BadParameter("give the gallery file to serve", param_hint="--gallery")
         try:
             options = {"scales": tuple(float(x) for x in detect_scales.split(","))}
         except ValueError:
@@ -86,8 +108,8 @@ def register(app: typer.Typer) -> None:
         err.print(f"vultus {state.gallery.recognizer.key} on {len(state.gallery.identities())} identities: "
                   f"http://{host}:{port}/  (API docs: /docs)")
         # one process: the gallery index, the rate limits and the video jobs live in its memory
-        uvicorn.run(application, host=host, port=port, log_level=log_level, workers=1,
-                    limit_concurrency=max_connections, timeout_graceful_shutdown=10, server_header=False)
+        uvicorn.run(application, host=host, port=port, log_level=log_level, workers=1, timeout_graceful_shutdown=10,
+                    server_header=False, **uvicorn_options(header_timeout, keep_alive, max_connections))
 
     @keys.command("create")
     def create(gallery: Path = GalleryOpt,

@@ -93,11 +93,7 @@ def embed_files(paths: list[Path], detector: str, recognizer: str, workers: int 
     rec = Recognizer.parse(recognizer)
     if cache is None:
         return _embed(paths, detector, rec.key, workers, pick, False, progress)
-    options = json.dumps(registry.get(detector, "detector").options, sort_keys=True)
-    if runtime.config().precision != "f32":  # other arithmetic, other vectors (f32 keeps the old names)
-        options += runtime.config().precision
-    tag = hashlib.sha256(options.encode()).hexdigest()[:8]
-    cache_file = Path(cache) / f"{detector}-{tag}_{'_'.join(rec.models)}_{pick}.npz"
+    cache_file = cache_path(cache, detector, rec.models, pick)
     known = load_cache(cache_file)
     todo = [p for p in paths if str(p) not in known]
     if progress:
@@ -109,6 +105,16 @@ def embed_files(paths: list[Path], detector: str, recognizer: str, workers: int 
     suffix = ":flip" if rec.flip else ""
     return {p: None if known[str(p)] is None else {m: known[str(p)][m + suffix] for m in rec.models}
             for p in paths}
+
+
+def cache_path(cache: Path, detector: str, models: tuple[str, ...], pick: str) -> Path:
+    """The .npz that `embed_files` keeps these models' embeddings in (named after the detector and
+    its options, the runtime's precision, the models and `pick`)."""
+    options = json.dumps(registry.get(detector, "detector").options, sort_keys=True)
+    if runtime.config().precision != "f32":  # other arithmetic, other vectors (f32 keeps the old names)
+        options += runtime.config().precision
+    tag = hashlib.sha256(options.encode()).hexdigest()[:8]
+    return Path(cache) / f"{detector}-{tag}_{'_'.join(models)}_{pick}.npz"
 
 
 def load_cache(path: Path) -> dict[str, dict[str, np.ndarray] | None]:

@@ -21,9 +21,9 @@ MAX_NAME = 200
 MAX_METADATA_BYTES = 16 * 1024
 NORM_TOLERANCE = 1e-3
 # Unicode categories refused in names: controls (Cc: DEL, U+0085), format (Cf: zero-width space,
-# bidirectional overrides), surrogates, private use, unassigned, line and paragraph separators.
-# They are invisible or reorder text, so two names that look the same could be two people.
-_REFUSED = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# bidirectional overrides) and surrogates. They are invisible or reorder text, so two names that
+# look the same could be two people. (The API's schema pattern, service/names.py, says the same.)
+_REFUSED = {"Cc", "Cf", "Cs"}
 
 
 def clean_name(name: str) -> str:

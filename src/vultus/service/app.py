@@ -25,6 +25,7 @@ from .. import __version__
 from ..gallery import Gallery
 from ..pipeline import Pipeline
 from . import problems
+from .decoding import DecodeGate
 from .jobs import JobManager
 from .keys import KeyStore
 from .ratelimit import RateLimiter
@@ -38,7 +39,9 @@ MiB = 1024 * 1024
 class Settings:
     max_upload_bytes: int = 20 * MiB  # one image request (enroll may carry several images)
     max_video_bytes: int = 500 * MiB  # one video upload
-    max_pixels: int = 40_000_000  # per image, checked from its header before decoding
+    max_pixels: int = 16_000_000  # per image, checked from its header before decoding (JPEG: 4x, at half size)
+    decode_budget_pixels: int = 0  # large images decoded and held at once; 0: max_pixels
+    small_pixels: int = 4_000_000  # images up to this size are decoded without waiting for that budget
     max_images: int = 20  # per enroll request
     rate: float = 10.0  # requests per second per key, on average; 0 turns limiting off
     burst: int = 20  # requests a key may send at once after being idle
@@ -65,6 +68,8 @@ class State:
         self.keys = keys
         self.settings = settings
         self.limiter = RateLimiter(settings.rate, settings.burst)
+        self.decoding = DecodeGate(settings.max_pixels, settings.decode_budget_pixels or settings.max_pixels,
+                                   settings.small_pixels)
         self.jobs = JobManager(self._run_video, max_queued=settings.max_video_jobs)
         from .liveness import make_check
 
@@ -83,8 +88,15 @@ class State:
     def _run_video(self, job, progress) -> dict[str, Any]:
         from ..video import analyze_video
 
-        result = analyze_video(job.path, self.gallery, progress=progress, **job.options).to_dict()
-        result["source"] = job.filename  # the server's temp path means nothing to the client
+        from ..video.decode import VideoError
+
+        # the server's temp path means nothing to the client and tells it about the server: every
+        # message and field names the client's file instead
+        result = _replace_text(analyze_video(job.path, self.gallery, progress=progress, **job.options).to_dict(),
+                               str(job.path), job.filename)
+        result["source"] = job.filename
+        if not result.get("frames"):  # nothing decoded: a failed job, not an empty success
+            raise VideoError(result.get("error") or f"{job.filename}: no frame could be decoded")
         names = sorted({t["identity"] for t in result.get("tracks", []) if t.get("identity")})
         self.gallery.store.audit(job.owner, "identify_video", None,
                                  {"job": job.id, "file": job.filename, "tracks": len(result.get("tracks", [])),
@@ -95,6 +107,17 @@ class State:
         self.jobs.close()
         self.keys.close()
         self.gallery.close()
+
+
+def _replace_text(value: Any, old: str, new: str) -> Any:
+    """`value` (JSON-like) with `old` replaced by `new` in every string it holds."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _replace_text(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_text(v, old, new) for v in value]
+    return value
 
 
 class SecurityHeaders:
@@ -133,8 +156,6 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
     """The app over the gallery file at `gallery_path` (created if new). Pass `pipeline` to share
     already loaded models (tests do); otherwise the gallery's recognizer is loaded once here, with
     `detector_options` (e.g. fewer detection scales for speed) if given."""
-    from . import liveness, routes
-
     settings = settings or Settings()
     gallery = Gallery(gallery_path, recognizer=recognizer, detector=detector, pipeline=pipeline, index=search_index)
     if pipeline is None and detector_options:
@@ -149,16 +170,45 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
         yield
         state.close()
 
+    app = build_api(settings, lifespan)
+    app.state.vultus = state
+    return app
+
+
+def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
+    """The OpenAPI document a server with these settings serves at /openapi.json (no gallery needed)."""
+    return build_api(settings or Settings()).openapi()
+
+
+def build_api(settings: Settings, lifespan: Any = None) -> FastAPI:
+    """The routes, pages, middleware and API document; `create_app` adds the state they serve."""
+    from ..models import registry
+    from ..models.registry import Task
+    from ..pipeline import known_analyzers
+    from . import liveness, routes
+    from .openapi import MethodNotAllowed, document
+
     app = FastAPI(title="vultus", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Offline face detection, verification and identification over one gallery. "
                               "Every /v1 route but health and readiness needs an API key "
                               "(`vultus keys create --scope read|enroll|admin`), sent as "
-                              "`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are "
-                              "problem details (application/problem+json).")
-    app.state.vultus = state
+                              "`Authorization: Bearer <key>` or `X-API-Key: <key>` (both at once only if "
+                              "they carry the same key; two different keys are a 401). Images are sent as "
+                              "multipart/form-data files or as base64 in a JSON body. Errors are problem "
+                              "details (application/problem+json) whose `kind` a client can branch on. "
+                              "A change that would break a client gets a new path prefix; /v1 only grows.")
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(liveness.install(routes.READ))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            face = known_analyzers()
+            track = face + [s.name for s in registry.specs(Task.TRACK_ANALYZER)]
+            app.openapi_schema = document(app, settings.max_images, {"analyze": face, "create_video_job": track})
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     # -- the web page and the offline API docs -----------------------------------------------------
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -182,6 +232,7 @@ def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pi
                                    swagger_favicon_url="/docs-assets/favicon.png")
 
     # -- middleware (the last added runs first) ----------------------------------------------------
+    app.add_middleware(MethodNotAllowed, document=app.openapi)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],

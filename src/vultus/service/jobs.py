@@ -5,10 +5,15 @@ one would only halve the speed of both. The queue is bounded so a burst of uploa
 503 instead of a disk full of waiting files. Results stay in memory until the job is deleted or the
 server stops (the newest `keep` finished jobs are kept); the uploaded file is deleted as soon as the
 job ends, whatever the outcome.
+
+A server killed with SIGKILL (or by a power cut) cannot clean up, so each server holds an exclusive
+lock on a file in its folder for as long as it lives, and a starting server removes every jobs folder
+whose lock it can take: its owner is gone.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import queue
 import secrets
@@ -22,6 +27,8 @@ from typing import Any, Callable
 
 log = logging.getLogger("vultus.service")
 
+JOBS_PREFIX = "vultus-jobs-"
+LOCK_NAME = ".owner.lock"
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".gif"}
 
 
@@ -66,9 +73,13 @@ class JobManager:
     """`run(job, progress)` does the work; it is `vultus.video.analyze_video` in the server."""
 
     def __init__(self, run: Callable[[Job, Callable[[int, int | None], None]], dict[str, Any]],
-                 max_queued: int = 4, keep: int = 50):
+                 max_queued: int = 4, keep: int = 50, root: str | Path | None = None):
         self._run = run
-        self.dir = Path(tempfile.mkdtemp(prefix="vultus-jobs-"))
+        root = Path(root or tempfile.gettempdir())
+        remove_abandoned(root)
+        self.dir = Path(tempfile.mkdtemp(prefix=JOBS_PREFIX, dir=root))
+        self._owner = open(self.dir / LOCK_NAME, "w")  # noqa: SIM115  (held until close, or death)
+        fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queued)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
@@ -120,6 +131,7 @@ class JobManager:
             pass
         self._thread.join(timeout)
         shutil.rmtree(self.dir, ignore_errors=True)
+        self._owner.close()
 
     # -- the worker --------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -147,7 +159,9 @@ class JobManager:
                 from ..errors import VultusError
 
                 job.status = "failed"
-                job.error = str(e) if isinstance(e, VultusError) else f"internal error ({type(e).__name__})"
+                # the client's file name, never the server's path
+                job.error = (str(e).replace(str(job.path), job.filename) if isinstance(e, VultusError)
+                             else f"internal error ({type(e).__name__})")
                 if not isinstance(e, VultusError):
                     log.exception("video job %s failed", job.id)
             finally:
@@ -160,3 +174,28 @@ class JobManager:
             done = sorted((j for j in self._jobs.values() if j.finished_at), key=lambda j: j.finished_at or 0)
             for j in done[:max(0, len(done) - self._keep)]:
                 self._jobs.pop(j.id, None)
+
+
+def remove_abandoned(root: Path) -> list[Path]:
+    """Delete the jobs folders under `root` whose server is gone (its lock is free); return them.
+
+    A folder without a lock file is someone's that is being created right now (the lock follows
+    `mkdtemp` at once), unless it is older than a minute."""
+    removed = []
+    for folder in root.glob(f"{JOBS_PREFIX}*"):
+        lock = folder / LOCK_NAME
+        try:
+            if not lock.exists():
+                if time.time() - folder.stat().st_mtime > 60:
+                    shutil.rmtree(folder)
+                    removed.append(folder)
+                continue
+            with open(lock) as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while the owner lives
+                shutil.rmtree(folder)
+                removed.append(folder)
+        except OSError:  # alive, another user's, or already gone
+            continue
+    if removed:
+        log.info("removed %d video upload folder(s) left by servers that were killed", len(removed))
+    return removed

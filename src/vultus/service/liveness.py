@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 
 from ..liveness import LivenessCheck, LivenessError
 from ..sessions import SessionError, check_session
@@ -28,15 +27,16 @@ LivenessQ = Query(False, description="Require live faces (presentation attack de
 SESSION_DOC = "The capture-session summary of the web page's collector (collector.js), as a JSON object"
 
 
-class SessionField(BaseModel):
-    """The optional capture session of a request (multipart: JSON text; JSON: an object)."""
-
-    session: Optional[dict[str, Any] | str] = Field(None, description=SESSION_DOC)
+#: the `session` field of a multipart request body in the API document (a JSON part)
+SESSION_FIELD = {"session": {"type": "object", "allOf": [{"$ref": "#/components/schemas/CaptureSession"}],
+                             "description": SESSION_DOC + " (a JSON part)"}}
 
 
 def parse_session(value: Any) -> dict[str, Any] | None:
     if value is None or value == "":
         return None
+    if hasattr(value, "model_dump"):  # validated against schemas.CaptureSession
+        value = value.model_dump()
     try:
         return dict(check_session(value))
     except SessionError as e:
@@ -89,36 +89,41 @@ def _append(settings, session: dict[str, Any] | None, verdict: Any, route: str, 
 def install(read_scope) -> APIRouter:
     """The /v1/liveness route, with the caller's key checked by `read_scope` (routes.READ)."""
     from . import schemas as S
-    from .routes import ERRORS, _body, _compute, _state
-    from .uploads import decode, read_body
+    from .decoding import Decoded, rescale
+    from .openapi import KEYED, image_body, problems
+    from .routes import _compute, _state
+    from .uploads import read_body
 
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", generate_unique_id_function=lambda route: route.name)
 
-    @router.post("/liveness", response_model=S.LivenessOut, tags=["faces"], responses=ERRORS,
-                 openapi_extra=_body(S.LivenessJSON, {"image": "one"}, {"session": SESSION_DOC + " (JSON text)"}))
+    @router.post("/liveness", response_model=S.LivenessOut, tags=["faces"],
+                 responses=problems(400, *KEYED, 413, 415, 422),
+                 openapi_extra=image_body(S.LivenessJSON, {"image": "one"}, SESSION_FIELD, required=()))
     async def liveness(request: Request, key: ApiKey = Depends(read_scope)) -> dict[str, Any]:
         """Presentation attack detection on every face of an image and, if the request carries a
         capture `session`, virtual camera detection on it. Reports; never refuses (the image may be
         left out to check a session alone)."""
-        fields, up = await read_body(request, {"image": (0, 1)}, SessionField)
+        fields, up = await read_body(request, {"image": (0, 1)}, S.SessionFields)
         session = parse_session(fields.session)
         if not up["image"] and session is None:
             raise Problem(422, "invalid_request", "send an image, a capture session, or both")
         state = _state(request)
 
-        def work():
+        def work(image: Decoded | None):
             out: dict[str, Any] = {"faces": [], "source": None}
-            if up["image"]:
-                img = decode(up["image"][0], state.settings.max_pixels)
-                faces = state.pipeline.detect(img)
-                out.update(width=img.shape[1], height=img.shape[0])
-                out["faces"] = [{"box": [round(float(v), 1) for v in f.box], **lv.to_dict()}
-                                for f, lv in zip(faces, state.liveness.faces(img, faces))]
+            if image is not None:
+                faces = state.pipeline.detect(image.array)
+                out.update(width=image.width, height=image.height)
+                out["faces"] = [rescale({"box": [round(float(v), 1) for v in f.box], **lv.to_dict()}, image.scale)
+                                for f, lv in zip(faces, state.liveness.faces(image.array, faces))]
             with recording(state.settings, session, "liveness", key) as rec:
                 rec["verdict"] = verdict = state.liveness.session(session)
             out["source"] = verdict.to_dict() if verdict is not None else None
             return out
 
-        return await _compute(request, work)
+        if not up["image"]:
+            return await _compute(request, work, None)
+        async with state.decoding.decoded(up["image"], state.compute) as (image,):
+            return await _compute(request, work, image)
 
     return router

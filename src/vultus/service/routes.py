@@ -14,24 +14,29 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.datastructures import UploadFile
 
 from .. import __version__
+from ..decide import calibrated, calibration
 from ..errors import ModelError, NotFoundError, VultusError
 from ..pipeline import known_analyzers, load_analyzers, parse_names
 from ..quality import QualityPolicy
 from . import schemas as S
 from .jobs import QueueFull
 from .keys import ApiKey, KeyStoreError
-from .liveness import LivenessQ, SessionField, parse_session, recording, requirement, verdict_of
+from .decoding import Decoded, rescale
+from .liveness import SESSION_FIELD, LivenessQ, parse_session, recording, requirement, verdict_of
 from .problems import Problem
-from .uploads import Upload, check_pixels, clean_label, decode, read_body
+from .openapi import KEYED, WRITES, image_body, json_body as json_body_doc, link, problems, video_body
+from .uploads import Upload, clean_label, json_body, read_body, read_form, validated
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", generate_unique_id_function=lambda route: route.name)  # operationId = function
 
 # -- authentication --------------------------------------------------------------------------------
-# Both schemes are declared so /docs offers an "Authorize" button; either header works.
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <key>")
+# Both schemes are declared so /docs offers an "Authorize" button and generated clients can send
+# either; `_credentials` reads the headers itself (these two only describe them).
+_BOTH = " Sending both headers with different keys is a 401."
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`." + _BOTH)
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <key>`." + _BOTH)
 
 
 def require(scope: str) -> Callable[..., ApiKey]:
@@ -40,7 +45,7 @@ def require(scope: str) -> Callable[..., ApiKey]:
     def check(request: Request, bearer: Optional[HTTPAuthorizationCredentials] = Depends(_bearer),
               header: Optional[str] = Depends(_header)) -> ApiKey:
         state = request.app.state.vultus
-        text = header or (bearer.credentials if bearer else None)
+        text = _credentials(request)
         if not text:
             raise Problem(401, "unauthorized", "an API key is required: send 'Authorization: Bearer <key>' "
                           "or 'X-API-Key: <key>' (create one with `vultus keys create`)",
@@ -60,25 +65,28 @@ def require(scope: str) -> Callable[..., ApiKey]:
     return check
 
 
+def _credentials(request: Request) -> str | None:
+    """The one key a request carries. Two different credentials (an X-API-Key and an Authorization
+    header that is not `Bearer` of the same key) are refused rather than resolved by picking one:
+    a proxy or client that adds its own header must not silently change who the caller is."""
+    header = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization")
+    bearer = None
+    if auth is not None:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Problem(401, "unauthorized", "the Authorization header must be 'Bearer <key>'",
+                          headers={"WWW-Authenticate": "Bearer"})
+        bearer = value.strip()
+    if header is not None and bearer is not None and header.strip() != bearer:
+        raise Problem(401, "unauthorized", "conflicting credentials: X-API-Key and Authorization carry "
+                      "different keys; send one", headers={"WWW-Authenticate": "Bearer"})
+    return bearer or (header.strip() if header else None)
+
+
 READ, ENROLL, ADMIN = require("read"), require("enroll"), require("admin")
 
 # -- helpers ---------------------------------------------------------------------------------------
-ERRORS = {code: {"model": S.ProblemBody, "content": {"application/problem+json": {}}}
-          for code in (401, 403, 404, 413, 415, 422, 429, 503)}
-
-
-def _body(json_model: type, files: dict[str, str], text: dict[str, str] | None = None) -> dict[str, Any]:
-    """OpenAPI text for a body accepted both as multipart files and as JSON with base64."""
-    props: dict[str, Any] = {}
-    for name, how in files.items():
-        binary = {"type": "string", "format": "binary"}
-        props[name] = {"type": "array", "items": binary} if how == "many" else binary
-    props.update({k: {"type": "string", "description": v} for k, v in (text or {}).items()})
-    return {"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "properties": props, "required": list(files)}},
-        "application/json": {"schema": json_model.model_json_schema()}}}}
-
-
 async def _compute(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """Run model work in a worker thread, at most `compute_threads` at once."""
     state = request.app.state.vultus
@@ -89,13 +97,33 @@ def _state(request: Request):
     return request.app.state.vultus
 
 
-def _far(far: float) -> float:
-    if not 0 < far < 1:
-        raise Problem(422, "invalid_request", f"far must be between 0 and 1, not {far}")
-    return far
+# the strictest FAR every calibrated recognizer has a threshold for (a stricter one has no answer)
+MIN_FAR = max((min(map(float, calibration(r).get("far", {"1e-6": 0}))) for r in calibrated()), default=1e-6)
+# face ids are SQLite row ids: positive 64-bit integers (a larger number is a 422, not a crash)
+FaceId = PathParam(..., ge=1, le=2**63 - 1, description="A face's id, from enroll or an identity's face_records")
+NameP = PathParam(..., min_length=1, max_length=200, description="The identity's name (URL-encoded; a slash is %2F)")
+KeyId = PathParam(..., pattern="^[0-9a-f]{8}$", description="The key's id (the part after 'vultus_')")
+JobId = PathParam(..., pattern="^[0-9a-f]{16}$", description="The job's id, from creating it")
+FarQ = Query(1e-3, ge=MIN_FAR, lt=1, description="Target false accept rate (per comparison for verify, per "
+             "search for identify); its calibrated threshold decides")
+Force = Query(False, description="Accept faces that fail the quality checks")
 
-
-FarQ = Query(1e-3, description="Target false accept rate; its calibrated threshold decides")
+# Links: which field of a response feeds which operation (generated clients and the fuzzer follow them)
+_NAME, _FACE = "$response.body#/name", "$response.body#/face_ids/0"
+ENROLLED = {"GetIdentity": link("get_identity", name=_NAME), "RenameIdentity": link("rename_identity", name=_NAME),
+            "DeleteIdentity": link("delete_identity", name=_NAME), "AddFaces": link("add_faces", name=_NAME),
+            "GetThumbnail": link("get_thumbnail", face_id=_FACE), "DeleteFace": link("delete_face", face_id=_FACE)}
+RENAMED = {k: v for k, v in ENROLLED.items() if "face_id" not in v["parameters"]}
+_RECORD = "$response.body#/face_records/0/face_id"
+FACES_OF_IDENTITY = {"GetThumbnail": link("get_thumbnail", face_id=_RECORD),
+                     "DeleteFace": link("delete_face", face_id=_RECORD)}
+_JOB = "$response.body#/id"
+JOB_CREATED = {"GetVideoJob": link("get_video_job", job_id=_JOB),
+               "GetVideoJobResult": link("get_video_job_result", job_id=_JOB),
+               "DeleteVideoJob": link("delete_video_job", job_id=_JOB)}
+# the multipart form of an enrollment: the JSON form's name, and metadata as a JSON part
+ENROLL_FIELDS = {"name": S.EnrollJSON.model_json_schema()["properties"]["name"],
+                 "metadata": {**S.EnrollJSON.model_json_schema()["properties"]["metadata"], "type": "object"}}
 
 
 # -- health ----------------------------------------------------------------------------------------
@@ -105,7 +133,8 @@ def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready", response_model=S.ReadyOut, tags=["health"], responses={503: {"model": S.ReadyOut}})
+@router.get("/ready", response_model=S.ReadyOut, tags=["health"],
+            responses={503: {"model": S.ReadyOut, "description": "Not ready: the checks say what is missing"}})
 def ready(request: Request, response: Response) -> dict[str, Any]:
     """Readiness: gallery open, models loaded, thresholds calibrated (503 until all hold). No key needed."""
     state = _state(request)
@@ -132,30 +161,31 @@ def ready(request: Request, response: Response) -> dict[str, Any]:
     return {"ready": ok, "checks": checks, "detail": detail}
 
 
-@router.get("/me", response_model=S.KeyOut, tags=["keys"], responses=ERRORS)
+@router.get("/me", response_model=S.KeyOut, tags=["keys"], responses=problems(*KEYED))
 def me(key: ApiKey = Depends(READ)) -> dict[str, Any]:
     """The key this request was made with: its id and scope (the web page's sign-in check)."""
     return key.to_dict()
 
 
 # -- faces in one image ----------------------------------------------------------------------------
-@router.post("/detect", response_model=S.DetectOut, tags=["faces"], responses=ERRORS,
-             openapi_extra=_body(S.ImageJSON, {"image": "one"}))
+@router.post("/detect", response_model=S.DetectOut, tags=["faces"], responses=problems(400, *KEYED, 413, 415, 422),
+             openapi_extra=image_body(S.ImageJSON, {"image": "one"}))
 async def detect(request: Request, key: ApiKey = Depends(READ)) -> dict[str, Any]:
     """Every face in an image: box, score, 5 landmarks and quality."""
     _, up = await read_body(request, {"image": (1, 1)})
-    max_pixels = _state(request).settings.max_pixels
+    state = _state(request)
 
-    def work():
-        img = decode(up["image"][0], max_pixels)
-        faces = _state(request).pipeline.detect(img)
-        return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces]}
+    def work(image: Decoded):
+        faces = state.pipeline.detect(image.array)
+        return {"width": image.width, "height": image.height,
+                "faces": [rescale(f.to_dict(), image.scale) for f in faces]}
 
-    return await _compute(request, work)
+    async with state.decoding.decoded(up["image"], state.compute) as (image,):
+        return await _compute(request, work, image)
 
 
-@router.post("/analyze", response_model=S.AnalyzeOut, tags=["faces"], responses=ERRORS,
-             openapi_extra=_body(S.ImageJSON, {"image": "one"}))
+@router.post("/analyze", response_model=S.AnalyzeOut, tags=["faces"], responses=problems(400, *KEYED, 413, 415, 422),
+             openapi_extra=image_body(S.ImageJSON, {"image": "one"}))
 async def analyze(request: Request, key: ApiKey = Depends(READ),
                   analyzers: Optional[str] = Query(None, description="Comma-separated analyzer names "
                                                    "(`vultus models` lists them); default: all")) -> dict[str, Any]:
@@ -168,103 +198,107 @@ async def analyze(request: Request, key: ApiKey = Depends(READ),
     _, up = await read_body(request, {"image": (1, 1)})
     state = _state(request)
 
-    def work():
-        img = decode(up["image"][0], state.settings.max_pixels)
-        faces = state.pipeline.analyze(img, analyzers=chosen)
-        return {"width": img.shape[1], "height": img.shape[0], "faces": [f.to_dict() for f in faces],
-                "analyzers": ["quality", *wanted]}
+    def work(image: Decoded):
+        faces = state.pipeline.analyze(image.array, analyzers=chosen)
+        return {"width": image.width, "height": image.height,
+                "faces": [rescale(f.to_dict(), image.scale) for f in faces], "analyzers": ["quality", *wanted]}
 
-    return await _compute(request, work)
+    async with state.decoding.decoded(up["image"], state.compute) as (image,):
+        return await _compute(request, work, image)
 
 
-@router.post("/verify", response_model=S.VerifyOut, tags=["faces"], responses=ERRORS,
-             openapi_extra=_body(S.VerifyJSON, {"a": "one", "b": "one"}))
+@router.post("/verify", response_model=S.VerifyOut, tags=["faces"], responses=problems(400, *KEYED, 413, 415, 422, 503),
+             openapi_extra=image_body(S.VerifyJSON, {"a": "one", "b": "one"}, SESSION_FIELD))
 async def verify(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
                  liveness: bool = LivenessQ) -> dict[str, Any]:
     """Are the largest faces of images `a` and `b` the same person?"""
-    fields, up = await read_body(request, {"a": (1, 1), "b": (1, 1)}, SessionField)
+    fields, up = await read_body(request, {"a": (1, 1), "b": (1, 1)}, S.VerifyFields)
     session, check = parse_session(fields.session), requirement(request, liveness)
     state = _state(request)
 
-    def work():
-        a, b = (decode(up[f][0], state.settings.max_pixels) for f in "ab")
+    def work(a: Decoded, b: Decoded):
         with recording(state.settings, session, "verify", key) as rec:
-            result = state.pipeline.verify(a, b, _far(far), names=(up["a"][0].label, up["b"][0].label),
+            result = state.pipeline.verify(a.array, b.array, far, names=(up["a"][0].label, up["b"][0].label),
                                            liveness=check, session=session)
             rec["verdict"] = verdict_of(result)
         return result.to_dict()
 
-    return await _compute(request, work)
+    async with state.decoding.decoded([up["a"][0], up["b"][0]], state.compute) as (a, b):
+        return await _compute(request, work, a, b)
 
 
-@router.post("/identify", response_model=S.IdentifyOut, tags=["faces"], responses=ERRORS,
-             openapi_extra=_body(S.IdentifyJSON, {"image": "one"}))
+@router.post("/identify", response_model=S.IdentifyOut, tags=["faces"],
+             responses=problems(400, *KEYED, 413, 415, 422, 503),
+             openapi_extra=image_body(S.IdentifyJSON, {"image": "one"}, SESSION_FIELD))
 async def identify(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
                    top_k: int = Query(3, ge=1, le=20, description="Candidates reported per face"),
                    liveness: bool = LivenessQ) -> dict[str, Any]:
     """Who is each face in the image: a gallery identity, or unknown. Written to the audit log."""
-    fields, up = await read_body(request, {"image": (1, 1)}, SessionField)
+    fields, up = await read_body(request, {"image": (1, 1)}, S.SessionFields)
     session, check = parse_session(fields.session), requirement(request, liveness)
     state = _state(request)
     upload = up["image"][0]
+    what = {"image": upload.label, "sha256": hashlib.sha256(upload.data).hexdigest(), "bytes": len(upload.data)}
 
-    def work():
-        what = {"image": upload.label, "sha256": hashlib.sha256(upload.data).hexdigest(), "bytes": len(upload.data)}
-        try:
-            target = _far(far)
-            img = decode(upload, state.settings.max_pixels)
-            with recording(state.settings, session, "identify", key) as rec:
-                results = state.gallery.identify(img, target, top_k, name=upload.label, liveness=check,
-                                                 session=session)
-                rec["verdict"] = verdict_of(results[0]) if results else None
-        except (VultusError, Problem) as e:  # failed attempts are audited too
-            state.gallery.store.audit(key.id, "identify", None, {**what, "error": str(e)})
-            raise
+    def work(image: Decoded, target: float):
+        with recording(state.settings, session, "identify", key) as rec:
+            results = state.gallery.identify(image.array, target, top_k, name=upload.label, liveness=check,
+                                             session=session)
+            rec["verdict"] = verdict_of(results[0]) if results else None
         state.gallery.store.audit(key.id, "identify", None, {
             **what, "faces": len(results), "identities": [r.identity for r in results]})
-        return {"width": img.shape[1], "height": img.shape[0], "faces": [r.to_dict() for r in results]}
+        return {"width": image.width, "height": image.height,
+                "faces": [rescale(r.to_dict(), image.scale) for r in results]}
 
-    return await _compute(request, work)
+    try:
+        async with state.decoding.decoded([upload], state.compute) as (image,):
+            return await _compute(request, work, image, far)
+    except (VultusError, Problem) as e:  # failed attempts are audited too
+        await anyio.to_thread.run_sync(state.gallery.store.audit, key.id, "identify", None,
+                                       {**what, "error": str(e)})
+        raise
 
 
 # -- the gallery -----------------------------------------------------------------------------------
-@router.get("/identities", response_model=list[S.IdentityOut], tags=["gallery"], responses=ERRORS)
+@router.get("/identities", response_model=list[S.IdentityOut], tags=["gallery"], responses=problems(*KEYED))
 def list_identities(request: Request, key: ApiKey = Depends(READ)) -> list[dict[str, Any]]:
     """Every identity with its number of faces, by name."""
     return [i.to_dict() for i in _state(request).gallery.identities()]
 
 
 @router.post("/identities", response_model=S.EnrollOut, status_code=status.HTTP_201_CREATED, tags=["gallery"],
-             responses=ERRORS, openapi_extra=_body(S.EnrollJSON, {"images": "many"},
-                                                   {"name": "The person's name", "metadata": "JSON object"}))
-async def enroll(request: Request, key: ApiKey = Depends(ENROLL),
-                 force: bool = Query(False, description="Accept faces that fail the quality checks"),
+             responses={201: {"links": ENROLLED}, **problems(400, *WRITES, 413, 415, 422)},
+             openapi_extra=image_body(S.EnrollJSON, {"images": "many"}, {**ENROLL_FIELDS, **SESSION_FIELD},
+                                      ("name", "images")))
+async def enroll(request: Request, key: ApiKey = Depends(ENROLL), force: bool = Force,
                  liveness: bool = LivenessQ) -> dict[str, Any]:
     """Enroll a person from one or more images (created if new, else faces are added), in one
     transaction. Images without a usable face are skipped with the reason; none usable is a 422."""
     state = _state(request)
-    fields, up = await read_body(request, {"images": (1, state.settings.max_images)}, S.EnrollFields)
-    return await _compute(request, _enroll, state, key, fields.name, up["images"], fields.metadata, force,
-                          requirement(request, liveness), parse_session(fields.session))
+    fields, up = await read_body(request, {"images": (1, state.settings.max_images)}, S.EnrollFields,
+                                lists=("images",))
+    async with state.decoding.reserve(up["images"], reducible=False):  # the gallery decodes them in full
+        return await _compute(request, _enroll, state, key, fields.name, up["images"], fields.metadata, force,
+                              requirement(request, liveness), parse_session(fields.session))
 
 
 @router.post("/identities/{name:path}/faces", response_model=S.EnrollOut, status_code=status.HTTP_201_CREATED,
-             tags=["gallery"], responses=ERRORS, openapi_extra=_body(S.FacesJSON, {"images": "many"}))
-async def add_faces(request: Request, name: str = PathParam(...), key: ApiKey = Depends(ENROLL),
-                    force: bool = Query(False, description="Accept faces that fail the quality checks"),
+             tags=["gallery"], responses={201: {"links": ENROLLED}, **problems(400, *WRITES, 404, 413, 415, 422)},
+             openapi_extra=image_body(S.FacesJSON, {"images": "many"}, SESSION_FIELD))
+async def add_faces(request: Request, name: str = NameP, key: ApiKey = Depends(ENROLL), force: bool = Force,
                     liveness: bool = LivenessQ) -> dict[str, Any]:
     """Add faces to an existing identity (404 if there is none of that name)."""
     state = _state(request)
     state.gallery.store.identity(name)  # NotFoundError -> 404 before reading the images
-    fields, up = await read_body(request, {"images": (1, state.settings.max_images)}, SessionField)
-    return await _compute(request, _enroll, state, key, name, up["images"], None, force,
-                          requirement(request, liveness), parse_session(fields.session))
+    fields, up = await read_body(request, {"images": (1, state.settings.max_images)}, S.SessionFields,
+                                 lists=("images",))
+    async with state.decoding.reserve(up["images"], reducible=False):
+        return await _compute(request, _enroll, state, key, name, up["images"], None, force,
+                              requirement(request, liveness), parse_session(fields.session))
 
 
 def _enroll(state, key: ApiKey, name: str, uploads: list[Upload], metadata, force: bool, liveness=None,
             session=None) -> dict[str, Any]:
-    for u in uploads:  # refuse oversized images before any is decoded
-        check_pixels(u, state.settings.max_pixels)
     try:
         with recording(state.settings, session, "enroll", key) as rec:
             result = state.gallery.enroll(name, [u.data for u in uploads], metadata or None,
@@ -279,8 +313,9 @@ def _enroll(state, key: ApiKey, name: str, uploads: list[Upload], metadata, forc
     return result.to_dict()
 
 
-@router.get("/identities/{name:path}", response_model=S.IdentityDetailOut, tags=["gallery"], responses=ERRORS)
-def get_identity(request: Request, name: str = PathParam(...), key: ApiKey = Depends(READ)) -> dict[str, Any]:
+@router.get("/identities/{name:path}", response_model=S.IdentityDetailOut, tags=["gallery"],
+            responses={200: {"links": FACES_OF_IDENTITY}, **problems(*KEYED, 404, 422)})
+def get_identity(request: Request, name: str = NameP, key: ApiKey = Depends(READ)) -> dict[str, Any]:
     """One identity with its faces (box, quality, upload hash, thumbnail URL)."""
     store = _state(request).gallery.store
     info = store.identity(name)
@@ -290,27 +325,37 @@ def get_identity(request: Request, name: str = PathParam(...), key: ApiKey = Dep
     return {**info.to_dict(), "face_records": faces}
 
 
-@router.patch("/identities/{name:path}", response_model=S.IdentityOut, tags=["gallery"], responses=ERRORS)
-def rename_identity(request: Request, body: S.Rename, name: str = PathParam(...),
-                    key: ApiKey = Depends(ENROLL)) -> dict[str, Any]:
+@router.patch("/identities/{name:path}", response_model=S.IdentityOut, tags=["gallery"],
+              responses={200: {"links": RENAMED}, **problems(400, *WRITES, 404, 409, 415, 422)},
+              openapi_extra=json_body_doc(S.Rename, {"name": "Barack Obama"}))
+async def rename_identity(request: Request, name: str = NameP, key: ApiKey = Depends(ENROLL)) -> dict[str, Any]:
     """Rename an identity (409 if the new name is taken)."""
-    gallery = _state(request).gallery
+    # the body is read after the key is checked (a declared body would be read before)
+    body = validated(S.Rename, await json_body(request))
+    return await anyio.to_thread.run_sync(_rename, _state(request).gallery, name, body, key)
+
+
+def _rename(gallery, name: str, body: S.Rename, key: ApiKey) -> dict[str, Any]:
     gallery.store.identity(name)
-    if body.name.strip() != name and any(i.name == body.name.strip() for i in gallery.identities()):
+    if body.name.strip() == name:  # renaming onto the same name changes nothing
+        return gallery.store.identity(name).to_dict()
+    if any(i.name == body.name.strip() for i in gallery.identities()):
         raise Problem(409, "conflict", f"an identity named {body.name.strip()!r} already exists")
     gallery.rename(name, body.name, actor=key.id)
     return gallery.store.identity(body.name.strip()).to_dict()
 
 
-@router.delete("/identities/{name:path}", response_model=S.RemovedOut, tags=["gallery"], responses=ERRORS)
-def delete_identity(request: Request, name: str = PathParam(...), key: ApiKey = Depends(ENROLL)) -> dict[str, Any]:
+@router.delete("/identities/{name:path}", response_model=S.RemovedOut, tags=["gallery"],
+               responses=problems(*WRITES, 404, 422))
+def delete_identity(request: Request, name: str = NameP, key: ApiKey = Depends(ENROLL)) -> dict[str, Any]:
     """Delete an identity with all its templates and thumbnails, for good (overwritten on disk)."""
     return {"name": name, "removed_faces": _state(request).gallery.remove(name, actor=key.id)}
 
 
-@router.get("/faces/{face_id}/thumbnail", tags=["gallery"], responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
-            response_class=Response)
-def thumbnail(request: Request, face_id: int, key: ApiKey = Depends(READ)) -> Response:
+@router.get("/faces/{face_id}/thumbnail", tags=["gallery"], response_class=Response,
+            responses={200: {"description": "The thumbnail", "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}, **problems(*KEYED, 404, 422)})
+def get_thumbnail(request: Request, face_id: int = FaceId, key: ApiKey = Depends(READ)) -> Response:
     """The JPEG thumbnail of one enrolled face. Not cached by browsers: it is biometric data."""
     data = _state(request).gallery.store.thumbnail(face_id)
     if not data:
@@ -318,29 +363,30 @@ def thumbnail(request: Request, face_id: int, key: ApiKey = Depends(READ)) -> Re
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-@router.delete("/faces/{face_id}", tags=["gallery"], responses=ERRORS, status_code=status.HTTP_204_NO_CONTENT)
-def delete_face(request: Request, face_id: int, key: ApiKey = Depends(ENROLL)) -> Response:
+@router.delete("/faces/{face_id}", tags=["gallery"], responses=problems(*WRITES, 404, 422),
+               status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def delete_face(request: Request, face_id: int = FaceId, key: ApiKey = Depends(ENROLL)) -> Response:
     """Delete one face (template and thumbnail) of an identity."""
     _state(request).gallery.remove_face(face_id, actor=key.id)
     return Response(status_code=204)
 
 
-@router.get("/audit", response_model=list[S.AuditOut], tags=["admin"], responses=ERRORS)
-def audit(request: Request, key: ApiKey = Depends(ADMIN),
+@router.get("/audit", response_model=list[S.AuditOut], tags=["admin"], responses=problems(*WRITES, 422))
+def get_audit_log(request: Request, key: ApiKey = Depends(ADMIN),
           limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
     """The newest entries of the append-only audit log: who enrolled, deleted or identified, when, what."""
     return _state(request).gallery.store.audit_log(limit)
 
 
 # -- keys ------------------------------------------------------------------------------------------
-@router.get("/keys", response_model=list[S.KeyOut], tags=["keys"], responses=ERRORS)
+@router.get("/keys", response_model=list[S.KeyOut], tags=["keys"], responses=problems(*WRITES))
 def list_keys(request: Request, key: ApiKey = Depends(ADMIN)) -> list[dict[str, Any]]:
     """Every key's id, name and scope (never the key itself: only its hash is stored)."""
     return [k.to_dict() for k in _state(request).keys.list()]
 
 
-@router.delete("/keys/{key_id}", response_model=S.KeyOut, tags=["keys"], responses=ERRORS)
-def revoke_key(request: Request, key_id: str, key: ApiKey = Depends(ADMIN)) -> dict[str, Any]:
+@router.delete("/keys/{key_id}", response_model=S.KeyOut, tags=["keys"], responses=problems(*WRITES, 404, 422))
+def revoke_key(request: Request, key_id: str = KeyId, key: ApiKey = Depends(ADMIN)) -> dict[str, Any]:
     """Revoke a key; it stops working on the next request."""
     state = _state(request)
     try:
@@ -367,10 +413,9 @@ def _job(request: Request, job_id: str, key: ApiKey):
 
 
 @router.post("/video/jobs", response_model=S.JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["video"],
-             responses=ERRORS, openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
-                 "schema": {"type": "object", "properties": {"video": {"type": "string", "format": "binary"}},
-                            "required": ["video"]}}}}})
-async def create_job(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
+             responses={202: {"links": JOB_CREATED}, **problems(400, *KEYED, 413, 415, 422, 503)},
+             openapi_extra=video_body())
+async def create_video_job(request: Request, key: ApiKey = Depends(READ), far: float = FarQ,
                      stride: int = Query(1, ge=1, le=100, description="Analyze every n-th frame"),
                      start: Optional[float] = Query(None, ge=0, description="Start time, seconds"),
                      end: Optional[float] = Query(None, ge=0, description="End time, seconds"),
@@ -379,7 +424,6 @@ async def create_job(request: Request, key: ApiKey = Depends(READ), far: float =
     """Upload a video (multipart field `video`); it is analyzed in the background. Poll the job for
     progress, then download its result: face tracks with their identities, times and analyses."""
     _video_available()
-    _far(far)
     wanted = parse_names(analyzers)
     try:
         from ..video.analysis import load_track_analyzers
@@ -390,14 +434,20 @@ async def create_job(request: Request, key: ApiKey = Depends(READ), far: float =
     state = _state(request)
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
         raise Problem(415, "unsupported_media_type", "send the video as multipart/form-data, field 'video'")
-    form = await request.form(max_files=1, max_fields=5)
+    form = await read_form(request, max_files=1, max_fields=5)
     try:
         video = form.get("video")
         if not isinstance(video, UploadFile):
             raise Problem(422, "invalid_request", "missing file field 'video'")
+        others = sorted(set(form.keys()) - {"video"})
+        if others:
+            raise Problem(422, "invalid_request", f"unexpected field(s) {', '.join(map(repr, others))}")
         filename = clean_label("video", video.filename).removeprefix("video (").removesuffix(")")
         path = state.jobs.new_path(video.filename or "")
         await anyio.to_thread.run_sync(_save, video, path)
+        if not path.stat().st_size:
+            path.unlink()
+            raise Problem(422, "invalid_request", "video: the file is empty")
     finally:
         await form.close()
     options = {"target_far": far, "stride": stride, "start": start, "end": end, "analyzers": wanted}
@@ -414,20 +464,23 @@ def _save(upload: UploadFile, path) -> None:
         shutil.copyfileobj(upload.file, out, 1024 * 1024)
 
 
-@router.get("/video/jobs", response_model=list[S.JobOut], tags=["video"], responses=ERRORS)
-def list_jobs(request: Request, key: ApiKey = Depends(READ)) -> list[dict[str, Any]]:
+@router.get("/video/jobs", response_model=list[S.JobOut], tags=["video"], responses=problems(*KEYED))
+def list_video_jobs(request: Request, key: ApiKey = Depends(READ)) -> list[dict[str, Any]]:
     """Your video jobs, newest first (an admin key sees everyone's)."""
     return [j.to_dict() for j in _state(request).jobs.list() if j.owner == key.id or key.allows("admin")]
 
 
-@router.get("/video/jobs/{job_id}", response_model=S.JobOut, tags=["video"], responses=ERRORS)
-def get_job(request: Request, job_id: str, key: ApiKey = Depends(READ)) -> dict[str, Any]:
+@router.get("/video/jobs/{job_id}", response_model=S.JobOut, tags=["video"], responses=problems(*KEYED, 404, 422))
+def get_video_job(request: Request, job_id: str = JobId, key: ApiKey = Depends(READ)) -> dict[str, Any]:
     """A job's status and progress."""
     return _job(request, job_id, key).to_dict()
 
 
-@router.get("/video/jobs/{job_id}/result", tags=["video"], responses=ERRORS)
-def job_result(request: Request, job_id: str, key: ApiKey = Depends(READ)) -> Response:
+@router.get("/video/jobs/{job_id}/result", tags=["video"], response_model=S.VideoResultOut,
+            responses={200: {"description": "The result, as a JSON download",
+                             "headers": {"Content-Disposition": {"required": True, "schema": {"type": "string"}}}},
+                       **problems(*KEYED, 404, 409, 422)})
+def get_video_job_result(request: Request, job_id: str = JobId, key: ApiKey = Depends(READ)) -> Response:
     """The finished job's result as a JSON download: fps, frames and the face tracks with identities."""
     job = _job(request, job_id, key)
     if job.status != "done":
@@ -439,8 +492,9 @@ def job_result(request: Request, job_id: str, key: ApiKey = Depends(READ)) -> Re
                     headers={"Content-Disposition": f'attachment; filename="vultus-video-{job.id}.json"'})
 
 
-@router.delete("/video/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["video"], responses=ERRORS)
-def delete_job(request: Request, job_id: str, key: ApiKey = Depends(READ)) -> Response:
+@router.delete("/video/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["video"],
+               response_class=Response, responses=problems(*KEYED, 404, 422))
+def delete_video_job(request: Request, job_id: str = JobId, key: ApiKey = Depends(READ)) -> Response:
     """Cancel a job if it is still waiting or running, and forget it and its result."""
     _job(request, job_id, key)
     _state(request).jobs.delete(job_id)

@@ -1,29 +1,25 @@
 """Getting images out of requests: multipart files or base64 in JSON, both within limits.
 
-Limits are enforced twice on purpose: the body size while it streams in (so a 2 GB upload is
-refused after the first chunk past the limit, not after it filled the disk), and the pixel count
-from the image header before anything is decoded (so a small PNG bomb never inflates).
+The body size is limited while it streams in (so a 2 GB upload is refused after the first chunk
+past the limit, not after it filled the disk); the pixels are limited before and while decoding
+(`decoding.py`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import re
-import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
-import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..io import load_image
 from .problems import Problem, problem_response
 
 
@@ -107,43 +103,48 @@ def decode_base64(field: str, text: str) -> bytes:
     return data
 
 
-async def read_body(request: Request, files: dict[str, tuple[int, int]],
-                    model: type[BaseModel] | None = None) -> tuple[Any, dict[str, list[Upload]]]:
+JSON_FIELDS = ("metadata", "session")
+
+
+async def read_body(request: Request, files: dict[str, tuple[int, int]], model: type[BaseModel] | None = None,
+                    lists: tuple[str, ...] = ()) -> tuple[Any, dict[str, list[Upload]]]:
     """Parse a multipart form or a JSON body into (the validated other fields, the uploads by field).
 
     `files` maps each image field to how many images it takes (at least, at most). In JSON a file
-    field holds base64 text (or a list of them); in multipart, files (or base64 text).
+    field holds base64 text, or a list of them for the fields in `lists`; in multipart, files (or
+    base64 text). Any other field is an error unless `model` names it.
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     uploads: dict[str, list[Upload]] = {f: [] for f in files}
     fields: dict[str, Any] = {}
     most = sum(hi for _, hi in files.values())
-    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form(max_files=most, max_fields=20)
+    if ctype == "multipart/form-data":
+        form = await read_form(request, max_files=most, max_fields=20)
         try:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
-                    if key in uploads:
-                        uploads[key].append(Upload(key, clean_label(key, value.filename), await value.read()))
+                    if key not in uploads:
+                        raise Problem(422, "invalid_request", f"unexpected file field {key!r}")
+                    uploads[key].append(Upload(key, clean_label(key, value.filename), await value.read()))
                 elif key in files:  # a text field where a file was expected: base64
                     uploads[key].append(Upload(key, key, decode_base64(key, value)))
-                elif key == "metadata":
+                elif key in JSON_FIELDS:  # objects travel as JSON text parts
                     fields[key] = _json_field(key, value)
                 else:
                     fields[key] = value
         finally:
             await form.close()
     elif ctype == "application/json":
-        try:
-            raw = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Problem(400, "invalid_request", "the body is not valid JSON") from None
+        raw = parse_json(await request.body())
         if not isinstance(raw, dict):
             raise Problem(422, "invalid_request", "the JSON body must be an object")
-        for key in files:
+        for key, (_, most_of_key) in files.items():
             value = raw.pop(key, None)
-            values = value if isinstance(value, list) else [] if value is None else [value]
-            for i, v in enumerate(values[:files[key][1] + 1]):
+            many = key in lists
+            if value is not None and isinstance(value, list) != many:
+                raise Problem(422, "invalid_request", f"{key}: expected {'a list of base64 texts' if many else 'base64 text'}")
+            values = [] if value is None else value if many else [value]
+            for i, v in enumerate(values[:most_of_key + 1]):
                 if not isinstance(v, str):
                     raise Problem(422, "invalid_request", f"{key}: expected base64 text")
                 label = key if len(values) == 1 else f"{key}[{i}]"
@@ -157,39 +158,76 @@ async def read_body(request: Request, files: dict[str, tuple[int, int]],
             raise Problem(422, "invalid_request", f"missing image field {key!r}")
         if len(uploads[key]) > hi:
             raise Problem(413, "too_large", f"{key}: at most {hi} image(s) per request")
-    if model is None:
-        return None, uploads
+    if model is None and fields:
+        raise Problem(422, "invalid_request", f"unexpected field(s) {', '.join(map(repr, fields))}")
+    return (None if model is None else validated(model, fields)), uploads
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], value: Any) -> M:
+    """`value` checked against `model`, or a 422 naming each field that is wrong."""
     try:
-        return model.model_validate(fields), uploads
+        return model.model_validate(value)
     except ValidationError as e:
-        detail = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise Problem(422, "invalid_request", detail) from None
+        raise Problem(422, "invalid_request", "; ".join(
+            f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in e.errors())) from None
 
 
 def _json_field(key: str, value: str) -> Any:
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        raise Problem(422, "invalid_request", f"{key}: not valid JSON") from None
+        return parse_json(value, key)
+    except Problem as e:
+        raise Problem(422, e.kind, e.detail) from None
 
 
-def check_pixels(upload: Upload, max_pixels: int) -> None:
-    """413 if the image's header declares more than `max_pixels`; unreadable data passes (the
-    decoder then says why it cannot read it, naming the upload)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(upload.data)) as im:
-                w, h = im.size
-        except Image.DecompressionBombError:
-            w, h = max_pixels + 1, 1
-        except Exception:
-            return
-    if w * h > max_pixels:
-        raise Problem(413, "too_large", f"{upload.label}: image of {w}x{h} pixels is over the {max_pixels} pixel limit")
+async def json_body(request: Request) -> Any:
+    """The parsed JSON body of a request that must send JSON (415 for anything else)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise Problem(415, "unsupported_media_type", f"send application/json, not {ctype or 'no content type'}")
+    return parse_json(await request.body())
 
 
-def decode(upload: Upload, max_pixels: int) -> np.ndarray:
-    """RGB array of an upload, within the pixel limit."""
-    check_pixels(upload, max_pixels)
-    return load_image(upload.data, name=upload.label, max_pixels=max_pixels)
+#: Deeper JSON is refused: nobody needs it, and Python's parser and encoder recurse on nesting.
+MAX_JSON_DEPTH = 32
+
+
+def parse_json(raw: bytes | str, what: str = "the body") -> Any:
+    """The JSON value of `raw`: 400 if it is not JSON, 422 if nested deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Problem(400, "invalid_request", f"{what} is not valid JSON") from None
+    except RecursionError:  # far deeper than the limit
+        raise Problem(422, "invalid_request", f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise Problem(422, "invalid_request", f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """Levels of arrays and objects in a parsed JSON value (a scalar is 0), without recursion."""
+    depth, level = 0, [(value, 1)]
+    while level:
+        item, d = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            depth = max(depth, d)
+            level.extend((c, d + 1) for c in children)
+    return depth
+
+
+async def read_form(request: Request, max_files: int, max_fields: int):
+    """The multipart (or urlencoded) form, with more files or fields than allowed a 413, as the
+    count checks after parsing say, and a malformed form a 400."""
+    try:
+        return await request.form(max_files=max_files, max_fields=max_fields)
+    except StarletteHTTPException as e:
+        detail = str(e.detail)
+        if detail.startswith("Too many files"):
+            raise Problem(413, "too_large", f"at most {max_files} file(s) per request") from None
+        if detail.startswith("Too many fields"):
+            raise Problem(413, "too_large", f"at most {max_fields} form field(s) per request") from None
+        raise Problem(400, "invalid_request", f"malformed form body: {detail}") from None

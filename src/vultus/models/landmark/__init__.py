@@ -1,0 +1,1 @@
+"""Dense landmarkers: one module per model, each registering its spec (task `landmarker`)."""

@@ -1,0 +1,1 @@
+"""Training of the `attributes` analyzer (age, gender, ethnicity): data, splits, features, model, export."""
