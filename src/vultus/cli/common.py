@@ -24,9 +24,26 @@ FarOpt = typer.Option(1e-3, "--far", help="Target false accept rate; its calibra
 DetectorOpt = typer.Option("yunet", "--detector", "-d", help="Detector name (see `vultus models`).")
 
 
+_json_out: Any = None  # where emit() writes while stdout_is_ours() runs
+
+
 def emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    stream = _json_out or sys.stdout
+    stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    stream.flush()
+
+
+@contextmanager
+def stdout_is_ours() -> Iterator[None]:
+    """Keep stdout for our own output: what libraries print there meanwhile (Ray's driver prints
+    cluster messages such as a lost worker) goes to stderr."""
+    global _json_out
+    _json_out, real = sys.stdout, sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout, _json_out = real, None
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
               cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin",
                                                               help="Allow browser calls from this origin "
                                                                    "(repeatable); none by default."),
+              index: str = typer.Option("auto", "--index", help="Search backend: auto, exact, hnsw, usearch, "
+                                        "milvus (Milvus Lite beside the gallery) or milvus://HOST:PORT."),
               recognizer: Optional[str] = typer.Option(None, "--recognizer", "-r",
                                                        help="Recognizer of a new gallery (default sface)."),
               detect_scales: str = typer.Option(
@@ -97,7 +99,8 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             raise typer.BadParameter(f"{detect_scales!r}: give numbers such as 1.0 or 1.0,1.5",
                                      param_hint="--detect-scales") from None
-        application = create_app(gallery, settings, recognizer=recognizer, detector_options=options)
+        application = create_app(gallery, settings, recognizer=recognizer, detector_options=options,
+                                 search_index=index)
         state = application.state.vultus
         if not any(k.revoked_at is None for k in state.keys.list()):
             err.print(f"[yellow]no API keys yet:[/] create one with `vultus keys create --gallery {gallery} "

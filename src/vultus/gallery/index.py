@@ -7,6 +7,7 @@ The gallery talks only to this protocol, so ANN or distributed backends (registe
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -39,13 +40,23 @@ class Index(Protocol):
     def __len__(self) -> int: ...
 
 
+def as_batch(ids: np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids as int64, vectors as float32 rows of `dim`): what every backend's `add` takes."""
+    ids = np.asarray(ids, np.int64).reshape(-1)
+    return ids, np.asarray(vectors, np.float32).reshape(len(ids), dim)
+
+
+def no_hits(queries: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((queries, 0), np.float32), np.zeros((queries, 0), np.int64)
+
+
 class ExactIndex:
     """Brute-force cosine search with one matrix product; amortized O(1) appends, compacting deletes."""
 
-    def __init__(self, spec=None, dim: int = 128):
+    def __init__(self, spec=None, dim: int = 128, capacity: int = 0):
         self.dim = dim
-        self._vecs = np.zeros((0, dim), np.float32)
-        self._ids = np.zeros(0, np.int64)
+        self._vecs = np.zeros((capacity, dim), np.float32)
+        self._ids = np.zeros(capacity, np.int64)
         self._n = 0
         self._row: dict[int, int] = {}
         self._lock = threading.RLock()
@@ -54,8 +65,7 @@ class ExactIndex:
         return self._n
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        vectors = np.asarray(vectors, np.float32).reshape(len(ids), self.dim)
+        ids, vectors = as_batch(ids, vectors, self.dim)
         with self._lock:
             fresh = [i for i in ids.tolist() if i not in self._row]
             if len(fresh) != len(ids):
@@ -89,7 +99,7 @@ class ExactIndex:
         with self._lock:
             n = self._n
             if n == 0 or k <= 0:
-                return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+                return no_hits(len(q))
             sims = q @ self._vecs[:n].T
             ids = self._ids[:n]
         k = min(k, n)
@@ -107,3 +117,16 @@ class ExactIndex:
                 if r is not None:
                     out[k] = self._vecs[r]
             return out
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        path.mkdir(mode=0o700, exist_ok=True)
+        with self._lock:
+            np.save(path / "ids.npy", self._ids[:self._n])
+            np.save(path / "vectors.npy", self._vecs[:self._n])
+
+    @classmethod
+    def restore(cls, path: Path, spec=None, dim: int = 128, **options) -> "ExactIndex":
+        index = cls(spec, dim)
+        index.add(np.load(Path(path) / "ids.npy"), np.load(Path(path) / "vectors.npy"))
+        return index

@@ -79,9 +79,9 @@ class TemplateUpdater:
         ids = [f["face_id"] for f in faces]
         vectors = {}
         for m in self.gallery.recognizer.models:
-            all_ids, vecs, _ = self.gallery.store.vectors(m)
-            row = {int(i): k for k, i in enumerate(all_ids.tolist())}
-            vectors[m] = vecs[[row[i] for i in ids]] if ids else np.zeros((0, vecs.shape[1] if vecs.size else 1))
+            found = {int(i): v for part_ids, vecs, _ in self.gallery.store.vectors(m, ids)
+                     for i, v in zip(part_ids.tolist(), vecs)}  # by face id, not a scan of the gallery
+            vectors[m] = np.stack([found[i] for i in ids]) if ids else np.zeros((0, 1), np.float32)
         return faces, vectors
 
     def _scores(self, face: Face, vectors: dict[str, np.ndarray]) -> np.ndarray:

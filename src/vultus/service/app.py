@@ -152,17 +152,17 @@ class SecurityHeaders:
 
 def create_app(gallery_path: str | Path, settings: Settings | None = None, *, pipeline: Pipeline | None = None,
                recognizer: str | None = None, detector: str = "yunet",
-               detector_options: dict[str, Any] | None = None) -> FastAPI:
+               detector_options: dict[str, Any] | None = None, search_index: str = "auto") -> FastAPI:
     """The app over the gallery file at `gallery_path` (created if new). Pass `pipeline` to share
     already loaded models (tests do); otherwise the gallery's recognizer is loaded once here, with
     `detector_options` (e.g. fewer detection scales for speed) if given."""
     settings = settings or Settings()
-    gallery = Gallery(gallery_path, recognizer=recognizer, detector=detector, pipeline=pipeline)
+    gallery = Gallery(gallery_path, recognizer=recognizer, detector=detector, pipeline=pipeline, index=search_index)
     if pipeline is None and detector_options:
         # the gallery decides the recognizer; the detector settings are this server's own
         pipeline = Pipeline(detector, gallery.recognizer, detector_options=detector_options)
         gallery.close()
-        gallery = Gallery(gallery_path, detector=detector, pipeline=pipeline)
+        gallery = Gallery(gallery_path, detector=detector, pipeline=pipeline, index=search_index)
     state = State(gallery, KeyStore(gallery_path), settings, detector_options)
 
     @asynccontextmanager

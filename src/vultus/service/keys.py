@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import VultusError
+from ..gallery.store import connect, explain
 
 #: Each scope includes the ones before it: an enroll key can also read, an admin key can do all.
 SCOPES = ("read", "enroll", "admin")
@@ -69,11 +70,11 @@ class KeyStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(SCHEMA)
+        self._db = connect(self.path)  # created 0600; a foreign, empty or damaged file is a clear error
+        try:
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as e:
+            raise explain(self.path, e) from None
         self._lock = threading.Lock()
 
     def close(self) -> None:
